@@ -1,0 +1,181 @@
+import Glibc
+import Devices
+import Foundation
+import Hypervisor
+import Logging
+
+/// What a vCPU thread reports to the VM's owner; the VM itself is torn down by the control loop.
+public enum VcpuEvent: Sendable, Equatable {
+    /// Triple fault: the guest reset itself (as on hardware, the machine restarts).
+    case tripleFault(vcpu: UInt32)
+    /// KVM could not run the guest any further; the message says why.
+    case failed(vcpu: UInt32, message: String)
+}
+
+/// Run/pause/stop coordination between the controller and all vCPU threads of one VM.
+///
+/// Controllers block on the condition (never spin: a spinning kicker delays the vCPU's signal by
+/// milliseconds on this 2-core machine). `immediate_exit` is cleared by the controller while the
+/// vCPUs are parked, so a kick can never be lost between a check and KVM_RUN.
+final class RunControl: @unchecked Sendable {
+    enum State { case running, paused, stopping }
+
+    private let cond = NSCondition()
+    private var state: State = .running
+    private var parked = 0
+    private var live = 0
+
+    /// Called by each vCPU thread before it runs: blocks while paused; false when it must exit.
+    func checkpoint() -> Bool {
+        cond.lock()
+        defer { cond.unlock() }
+        while state == .paused {
+            parked += 1
+            cond.broadcast()
+            cond.wait()
+            parked -= 1
+        }
+        return state != .stopping
+    }
+
+    func threadStarted() { cond.lock(); live += 1; cond.unlock() }
+
+    func threadExited() {
+        cond.lock()
+        live -= 1
+        cond.broadcast()
+        cond.unlock()
+    }
+
+    /// Parks every vCPU thread; returns once all are parked (or exited).
+    func pause(kicking vcpus: [VirtualCPU]) {
+        cond.lock()
+        guard state == .running else { cond.unlock(); return }
+        state = .paused
+        cond.unlock()
+        for vcpu in vcpus { vcpu.kick() }
+        cond.lock()
+        while parked < live { cond.wait() }
+        cond.unlock()
+    }
+
+    func resume(_ vcpus: [VirtualCPU]) {
+        cond.lock()
+        guard state == .paused else { cond.unlock(); return }
+        for vcpu in vcpus { vcpu.clearImmediateExit() }
+        state = .running
+        cond.broadcast()
+        cond.unlock()
+    }
+
+    /// Makes every vCPU thread leave its loop; returns once all have exited.
+    func stop(kicking vcpus: [VirtualCPU]) {
+        cond.lock()
+        state = .stopping
+        cond.broadcast()
+        cond.unlock()
+        for vcpu in vcpus { vcpu.kick() }
+        cond.lock()
+        while live > 0 { cond.wait() }
+        cond.unlock()
+    }
+}
+
+/// One OS thread per vCPU running KVM_RUN and dispatching exits to the buses.
+///
+/// KVM_RUN blocks for as long as the guest runs, so it must never run on Swift's cooperative pool.
+final class VcpuThread: @unchecked Sendable {
+    let vcpu: VirtualCPU
+    private let pio: Bus
+    private let mmio: Bus
+    private let control: RunControl
+    private let onEvent: @Sendable (VcpuEvent) -> Void
+    private let logger: Logger
+    private var thread: Thread?
+
+    /// Exits handled, by kind (for `vm.counters`-style diagnostics and benchmarks).
+    private(set) var exitCount: UInt64 = 0
+
+    init(vcpu: VirtualCPU, pio: Bus, mmio: Bus, control: RunControl, logger: Logger,
+         onEvent: @escaping @Sendable (VcpuEvent) -> Void) {
+        self.vcpu = vcpu
+        self.logger = logger
+        self.pio = pio
+        self.mmio = mmio
+        self.control = control
+        self.onEvent = onEvent
+    }
+
+    func start() {
+        control.threadStarted()
+        let thread = Thread { [self] in self.loop() }
+        thread.name = "vcpu\(vcpu.id)"
+        thread.stackSize = 1 << 20
+        self.thread = thread
+        thread.start()
+    }
+
+    private func loop() {
+        vcpu.bindToCurrentThread()
+        defer { control.threadExited() }
+        // The boot benchmark measures process start → this line.
+        logger.info("vcpu\(vcpu.id): first KVM_RUN")
+        while control.checkpoint() {
+            let exit: VCPUExit
+            do {
+                exit = try vcpu.run()
+            } catch {
+                onEvent(.failed(vcpu: vcpu.id, message: "KVM_RUN failed: \(error)"))
+                return
+            }
+            exitCount &+= 1
+            switch exit {
+            case let .ioIn(port, data):
+                pio.read(UInt64(port), data: data)
+            case let .ioOut(port, data):
+                pio.write(UInt64(port), data: data)
+            case let .ioInString(port, size, data):
+                forEachElement(data, size: size) { pio.read(UInt64(port), data: $0) }
+            case let .ioOutString(port, size, data):
+                forEachElement(UnsafeMutableRawBufferPointer(mutating: data), size: size) {
+                    pio.write(UInt64(port), data: UnsafeRawBufferPointer($0))
+                }
+            case let .mmioRead(address, data):
+                mmio.read(address, data: data)
+            case let .mmioWrite(address, data):
+                mmio.write(address, data: data)
+            case .interrupted, .retry, .halt:
+                continue
+            case .shutdown:
+                onEvent(.tripleFault(vcpu: vcpu.id))
+                return
+            case let .systemEvent(type):
+                // x86 only sees these from PSCI-less paths; treat a reset/shutdown request as a triple fault.
+                onEvent(.failed(vcpu: vcpu.id, message: "unexpected KVM system event \(type)"))
+                return
+            case let .internalError(suberror, details):
+                let hex = details.map { "0x" + String($0, radix: 16) }.joined(separator: " ")
+                let rip = (try? vcpu.getRegs().rip).map { "0x" + String($0, radix: 16) } ?? "?"
+                onEvent(.failed(vcpu: vcpu.id, message:
+                    "KVM internal error, suberror \(suberror) (1 = emulation failure) at rip \(rip): \(hex)"))
+                return
+            case let .failEntry(reason):
+                onEvent(.failed(vcpu: vcpu.id, message: "KVM entry failed, hardware reason 0x\(String(reason, radix: 16))"))
+                return
+            case let .unknown(reason):
+                onEvent(.failed(vcpu: vcpu.id, message: "unhandled KVM exit reason \(reason)"))
+                return
+            }
+        }
+    }
+
+    /// String port I/O (`rep outsb` etc.) arrives as `count` consecutive elements of `size` bytes.
+    private func forEachElement(_ data: UnsafeMutableRawBufferPointer, size: Int,
+                                _ body: (UnsafeMutableRawBufferPointer) -> Void) {
+        var offset = 0
+        while offset + size <= data.count {
+            body(UnsafeMutableRawBufferPointer(rebasing: data[offset..<offset + size]))
+            offset += size
+        }
+    }
+}

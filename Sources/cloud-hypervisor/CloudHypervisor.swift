@@ -1,0 +1,101 @@
+import Glibc
+import ArgumentParser
+import Config
+import Foundation
+import Hypervisor
+import Logging
+import VMM
+
+/// `cloud-hypervisor`: Cloud Hypervisor's command line, driving the VMM's control loop.
+@main
+struct CloudHypervisor: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "cloud-hypervisor",
+        abstract: "Launch a virtual machine (a Cloud Hypervisor-compatible VMM written in Swift).",
+        version: "\(BuildInfo.name) \(BuildInfo.version)")
+
+    @Option(help: "Kernel to boot: a PVH ELF (e.g. vmlinux) or a bzImage.") var kernel: String?
+    @Option(help: "Initramfs to load.") var initramfs: String?
+    @Option(help: "Kernel command line.") var cmdline: String?
+    @Option(help: "Firmware to boot (not supported: boot a kernel directly).") var firmware: String?
+    @Option(help: "boot=<boot_vcpus>,max=<max_vcpus>,topology=<threads:cores:dies:packages>,...") var cpus: String = "boot=1"
+    @Option(help: "size=<guest memory size>,shared=on|off,hugepages=on|off,prefault=on|off,...") var memory: String = "size=512M"
+    @Option(help: "off|null|pty|tty|file=<path>|socket=<path> (default null).") var serial: String = "null"
+    @Option(help: "off|null|pty|tty|file=<path> (virtio-console; default tty).") var console: String = "tty"
+    @Option(help: "src=<entropy source> (default /dev/urandom).") var rng: String = "src=/dev/urandom"
+    @Flag(name: .short, help: "Log more (repeat for more detail).") var verbose: Int
+    @Option(name: .customLong("log-file"), help: "Write the log to this file instead of stderr.") var logFile: String?
+    @Flag(name: .customLong("no-shutdown"), help: "Keep the VMM running after the guest powers off.") var noShutdown = false
+
+    func run() throws {
+        FDLogHandler.markProcessStart()
+        let logger = makeLogger()
+        let config: VmConfig
+        do {
+            config = try vmConfig()
+        } catch {
+            fail("\(error)")
+        }
+        let kvm: KVM
+        do {
+            kvm = try KVM()
+        } catch {
+            fail("\(error)")
+        }
+        let serialIO: ConsoleIO?
+        do {
+            serialIO = config.serial.mode == .Off ? nil : try ConsoleIO(config: config.serial)
+            if let path = serialIO?.path, config.serial.mode == .Pty { logger.notice("serial pty: \(path)") }
+        } catch {
+            fail("\(error)")
+        }
+        let vmm = Vmm(kvm: kvm, console: serialIO, logger: logger)
+        vmm.keepRunningAfterGuestShutdown = noShutdown
+        SignalHandling.forward([SIGTERM, SIGINT], to: vmm)
+        vmm.start()
+        if config.payload != nil {
+            _ = vmm.send(.create(config))
+            if case let .failure(error) = vmm.send(.boot) {
+                serialIO?.restoreTerminal()
+                fail("\(error)")
+            }
+        }
+        let code = vmm.waitForExit()
+        if code != 0 { throw ExitCode(code) }
+    }
+
+    /// The VmConfig this command line describes (the same type `vm.create` decodes).
+    func vmConfig() throws -> VmConfig {
+        var config = VmConfig()
+        config.cpus = try CpusConfig.parse(cpus)
+        config.memory = try MemoryConfig.parse(memory)
+        config.serial = try ConsoleConfig.parse(serial, flag: "--serial")
+        config.console = try ConsoleConfig.parse(console, flag: "--console")
+        config.rng = try RngConfig.parse(rng)
+        if kernel != nil || firmware != nil {
+            config.payload = PayloadConfig(kernel: kernel, cmdline: cmdline, initramfs: initramfs, firmware: firmware)
+        } else if initramfs != nil || cmdline != nil {
+            throw ValidationError.noKernel
+        }
+        if config.payload != nil { try config.validate() }
+        return config
+    }
+
+    func makeLogger() -> Logger {
+        let level: Logger.Level = [.warning, .info, .debug, .trace][min(verbose, 3)]
+        var fd: Int32 = 2
+        if let logFile {
+            fd = open(logFile, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
+            if fd < 0 { fail("cannot open log file \(logFile): \(String(cString: strerror(errno)))") }
+        }
+        let handlerFD = fd
+        return Logger(label: "cloud-hypervisor") { FDLogHandler(label: $0, fd: handlerFD, level: level) }
+    }
+
+    /// One clear line on stderr and a non-zero exit.
+    func fail(_ message: String) -> Never {
+        let line = "Error: \(message)\n"
+        _ = line.withCString { Glibc.write(2, $0, strlen($0)) }
+        Foundation.exit(1)
+    }
+}

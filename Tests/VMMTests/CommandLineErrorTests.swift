@@ -1,0 +1,62 @@
+import Foundation
+import TestSupport
+import XCTest
+
+/// Bad input on the command line: one clear error line naming the problem, a non-zero exit, no hang.
+final class CommandLineErrorTests: XCTestCase {
+    private func expectError(_ arguments: [String], mentioning needles: [String],
+                             file: StaticString = #filePath, line: UInt = #line) throws {
+        let vmm = try GuestProcess.vmm(arguments)
+        guard let status = vmm.waitForExit(timeout: 20) else {
+            XCTFail("cloud-hypervisor hung on \(arguments)", file: file, line: line)
+            return
+        }
+        XCTAssertNotEqual(status, 0, "exit status for \(arguments)", file: file, line: line)
+        let output = vmm.allOutput
+        for needle in needles {
+            XCTAssertTrue(output.contains(needle), "'\(needle)' missing from: \(output)", file: file, line: line)
+        }
+        XCTAssertFalse(output.contains("Fatal error"), "crashed: \(output)", file: file, line: line)
+    }
+
+    private var kernel: String { Paths.checkguest.path }
+
+    func testUnknownSubOption() throws {
+        try expectError(["--kernel", kernel, "--memory", "sise=1G"], mentioning: ["--memory", "unknown option 'sise'"])
+        try expectError(["--kernel", kernel, "--cpus", "boot=1,turbo=on"], mentioning: ["--cpus", "'turbo'"])
+    }
+
+    func testBadSizeAndBadBoolean() throws {
+        try expectError(["--kernel", kernel, "--memory", "size=12X"], mentioning: ["--memory", "'12X'"])
+        try expectError(["--kernel", kernel, "--memory", "size=1G,shared=perhaps"], mentioning: ["'perhaps'"])
+    }
+
+    func testMissingKernel() throws {
+        try Require.kvm()
+        try expectError(["--kernel", "/nonexistent/vmlinux"], mentioning: ["/nonexistent/vmlinux"])
+    }
+
+    func testKernelThatIsNeitherELFNorBzImage() throws {
+        try Require.kvm()
+        let junk = FileManager.default.temporaryDirectory.appendingPathComponent("junk-kernel-\(getpid())")
+        try Data(repeating: 0x5A, count: 8192).write(to: junk)
+        defer { try? FileManager.default.removeItem(at: junk) }
+        try expectError(["--kernel", junk.path], mentioning: [junk.path])
+    }
+
+    func testMemoryTooSmall() throws {
+        try expectError(["--kernel", kernel, "--memory", "size=1M"], mentioning: ["too small"])
+    }
+
+    func testMoreBootThanMaxVCPUs() throws {
+        try expectError(["--kernel", kernel, "--cpus", "boot=4,max=2"], mentioning: ["boot_vcpus", "max_vcpus"])
+    }
+
+    func testBadSerialMode() throws {
+        try expectError(["--kernel", kernel, "--serial", "loud"], mentioning: ["--serial", "'loud'"])
+    }
+
+    func testUnreadableLogFile() throws {
+        try expectError(["--kernel", kernel, "--log-file", "/nonexistent/dir/log"], mentioning: ["/nonexistent/dir/log"])
+    }
+}

@@ -1,4 +1,4 @@
-import Glibc
+import Boot
 import Config
 import Devices
 import Hypervisor
@@ -9,31 +9,53 @@ import Memory
 /// Device ids follow Cloud Hypervisor (`__serial`, `__rtc`, …) so that `vm.info` and `vm.counters`
 /// read the same.
 final class DeviceManager: @unchecked Sendable {
-    static let serialIRQ: UInt32 = 4
+    struct Placed {
+        let id: String
+        let device: any BusDevice
+        let resources: [DeviceResource]
+    }
 
     let pio = Bus()
     let mmio = Bus()
     private(set) var serial: Serial8250?
-    private(set) var devices: [(id: String, device: any BusDevice)] = []
+    private(set) var placed: [Placed] = []
+    /// The GED interrupt that carries the ACPI power button (see the DSDT).
+    let powerButtonLine: KvmIrqLine
 
     init(vm: VirtualMachine, memory: GuestMemory, config: VmConfig, console: ConsoleIO?, control: any VMControl) throws {
+        powerButtonLine = KvmIrqLine(vm: vm, gsi: ACPIConfig.defaultGEDGSI)
         if config.serial.mode != .Off {
             let sink: any SerialSink = console ?? NullSink()
-            let serial = Serial8250(interrupt: KvmIrqLine(vm: vm, gsi: Self.serialIRQ), sink: sink)
-            try add("__serial", serial, pio: 0x3F8, size: 8)
+            let serial = Serial8250(interrupt: KvmIrqLine(vm: vm, gsi: UInt32(Serial8250.com1IRQ)), sink: sink)
+            try add("__serial", serial, port: UInt16(Serial8250.com1Base), size: UInt16(Serial8250.portCount),
+                    irq: UInt32(Serial8250.com1IRQ))
             self.serial = serial
         }
-        try add("__i8042", I8042(control: control), pio: 0x60, size: 5)
+        try add("__i8042", I8042(control: control), port: 0x60, size: 5)
         let below4G = min(memory.size, GuestLayout.mmioHoleStart)
         let above4G = memory.size - below4G
-        try add("__rtc", CMOS(memoryBelow4G: below4G, memoryAbove4G: above4G), pio: 0x70, size: 2)
-        try add("__acpi_pm", AcpiPM(control: control), pio: 0x600, size: 2)
-        try add("__pm_timer", PMTimer(), pio: 0x608, size: 4)
-        try add("__debug_port", DebugPort(), pio: 0x80, size: 1)
+        try add("__rtc", CMOS(memoryBelow4G: below4G, memoryAbove4G: above4G, control: control), port: 0x70, size: 2)
+        try add("__acpi_pm", AcpiPM(control: control), port: 0x600, size: 2)
+        try add("__pm_timer", AcpiPMTimer(), port: 0x608, size: 4)
+        try add("__debug_port", DebugPort(), port: 0x80, size: 1)
     }
 
-    private func add(_ id: String, _ device: any BusDevice, pio base: UInt64, size: UInt64) throws {
-        try pio.register(device, base: base, size: size)
-        devices.append((id, device))
+    private func add(_ id: String, _ device: any BusDevice, port: UInt16, size: UInt16, irq: UInt32? = nil) throws {
+        try pio.register(device, base: UInt64(port), size: UInt64(size))
+        var resources: [DeviceResource] = [.pioAddressRange(base: port, size: size)]
+        if let irq { resources.append(.legacyIrq(irq)) }
+        placed.append(Placed(id: id, device: device, resources: resources))
+    }
+
+    /// `vm.info`'s device_tree.
+    var deviceTree: [String: DeviceNode] {
+        Dictionary(uniqueKeysWithValues: placed.map { ($0.id, DeviceNode(id: $0.id, resources: $0.resources)) })
+    }
+
+    /// `vm.counters` for the devices that count something.
+    var counters: VmCounters {
+        var out: VmCounters = [:]
+        if let serial { out["__serial"] = serial.counters.dictionary }
+        return out
     }
 }

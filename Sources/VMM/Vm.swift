@@ -111,6 +111,22 @@ public final class Vm: @unchecked Sendable {
         isPaused = false
     }
 
+    /// Presses the ACPI power button: an edge on the GED interrupt, whose `_EVT` notifies `\_SB.PWRB`.
+    public func pressPowerButton() {
+        devices.powerButtonLine.pulse()
+    }
+
+    /// Delivers an NMI to every vCPU through the LAPICs (an MSI with NMI delivery mode), which unlike
+    /// KVM_NMI does not wait for each vCPU to leave KVM_RUN.
+    public func injectNMI() throws {
+        for vcpu in vcpus {
+            try kvmVM.signalMSI(address: GuestLayout.lapicStart | (UInt64(vcpu.id) << 12), data: 4 << 8)
+        }
+    }
+
+    var deviceTree: [String: DeviceNode] { devices.deviceTree }
+    var counters: VmCounters { devices.counters }
+
     /// Stops and joins all vCPU threads. The VM cannot run again afterwards.
     public func stop() {
         control.stop(kicking: vcpus)

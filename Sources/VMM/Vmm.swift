@@ -1,55 +1,16 @@
-import Glibc
 import Config
 import Devices
 import Foundation
+import Glibc
 import Hypervisor
 import Logging
-
-/// The VM's lifecycle state as Cloud Hypervisor reports it in `vm.info`.
-public enum VmState: String, Sendable, Codable {
-    case Created, Running, Shutdown, Paused
-}
-
-/// A request to the VMM, from any frontend (CLI now; REST and D-Bus use the same commands).
-public enum VmmCommand: Sendable {
-    case create(VmConfig)
-    case boot
-    case pause
-    case resume
-    case shutdown
-    case reboot
-    case delete
-    case info
-    case shutdownVmm
-}
-
-public enum VmmResponse: Sendable {
-    case none
-    case info(config: VmConfig, state: VmState, memoryActualSize: UInt64)
-}
-
-/// Why a command was refused; the chain reads from the operation down to the cause, as CH's error bodies.
-public enum VmmError: Error, CustomStringConvertible, Sendable {
-    case vmNotCreated
-    case vmAlreadyCreated
-    case invalidTransition(operation: String, from: VmState)
-    case bootFailed(String)
-
-    public var description: String {
-        switch self {
-        case .vmNotCreated: return "VM is not created"
-        case .vmAlreadyCreated: return "VM is already created"
-        case let .invalidTransition(op, from): return "cannot \(op) the VM: it is \(from.rawValue)"
-        case let .bootFailed(m): return m
-        }
-    }
-}
 
 /// The single control loop that owns the VM and answers every command, one at a time, on its own thread.
 ///
 /// vCPU threads and devices report events (guest reset, S5, failures) into the same mailbox, so the
-/// VM is only ever built, paused or torn down from here.
-public final class Vmm: @unchecked Sendable {
+/// VM is only ever built, paused or torn down from here. Frontends call `request` (async: the
+/// continuation is resumed from the loop's thread, so Swift's cooperative pool never blocks) or `send`.
+public final class Vmm: VmmCommandHandling, @unchecked Sendable {
     enum Message {
         case command(VmmCommand, reply: @Sendable (Result<VmmResponse, VmmError>) -> Void)
         case vcpu(VcpuEvent, generation: Int)
@@ -60,6 +21,7 @@ public final class Vmm: @unchecked Sendable {
 
     /// Keep the process up after the guest powers off (`--no-shutdown`).
     public var keepRunningAfterGuestShutdown = false
+    public let events: EventMonitor
     private let mailbox = Mailbox<Message>()
     private let kvm: KVM
     private let console: ConsoleIO?
@@ -67,48 +29,62 @@ public final class Vmm: @unchecked Sendable {
     private var config: VmConfig?
     private var vm: Vm?
     private var state: VmState = .Created
-    /// Bumped whenever a VM is built, so late events of a torn-down VM are ignored.
+    /// Bumped whenever a VM is built or torn down, so late events of a torn-down VM are ignored.
     private var generation = 0
     private var exitCode: Int32?
+    private let exited = DispatchSemaphore(value: 0)
+    private var finalCode: Int32 = 0
 
-    public init(kvm: KVM, console: ConsoleIO?, logger: Logger) {
+    public init(kvm: KVM, console: ConsoleIO?, events: EventMonitor = EventMonitor(), logger: Logger) {
         self.kvm = kvm
         self.console = console
+        self.events = events
         self.logger = logger
     }
 
-    /// Sends a command and waits for the answer (from any thread but the control loop's; `start()` first).
-    public func send(_ command: VmmCommand) -> Result<VmmResponse, VmmError> {
-        let done = DispatchSemaphore(value: 0)
-        let result = ResultBox()
-        mailbox.post(.command(command, reply: { r in result.value = r; done.signal() }))
-        done.wait()
-        return result.value!
-    }
-
-    /// Asks the VMM to stop because the process received `signal`.
-    public func terminate(signal: Int32) { mailbox.post(.terminate(signal: signal)) }
-
-    private let exited = DispatchSemaphore(value: 0)
+    // MARK: frontends
 
     /// Starts the control loop on its own thread.
     public func start() {
+        events.emit("vmm", "starting")
         let thread = Thread { [self] in
-            let code = self.loop()
-            self.finalCode = code
+            self.finalCode = self.loop()
             self.exited.signal()
         }
         thread.name = "vmm"
         thread.start()
     }
 
-    private var finalCode: Int32 = 0
-
     /// Blocks until the VMM must exit; returns the process exit code.
     public func waitForExit() -> Int32 {
         exited.wait()
         return finalCode
     }
+
+    public func request(_ command: VmmCommand) async -> Result<VmmResponse, VmmError> {
+        // Ping never waits behind a long command: it needs nothing the loop owns.
+        if case .ping = command { return .success(.ping(Self.ping)) }
+        return await withCheckedContinuation { continuation in
+            mailbox.post(.command(command, reply: { continuation.resume(returning: $0) }))
+        }
+    }
+
+    /// Synchronous `request`, for threads that may block (the CLI's main thread).
+    public func send(_ command: VmmCommand) -> Result<VmmResponse, VmmError> {
+        let done = DispatchSemaphore(value: 0)
+        let box = ResultBox()
+        mailbox.post(.command(command, reply: { box.value = $0; done.signal() }))
+        done.wait()
+        return box.value!
+    }
+
+    /// Asks the VMM to stop because the process received `signal`.
+    public func terminate(signal: Int32) { mailbox.post(.terminate(signal: signal)) }
+
+    static let ping = VmmPingResponse(build_version: BuildInfo.version, version: BuildInfo.version,
+                                      pid: Int64(getpid()), features: ["kvm"])
+
+    // MARK: the loop
 
     private func loop() -> Int32 {
         while exitCode == nil {
@@ -119,11 +95,12 @@ public final class Vmm: @unchecked Sendable {
                 handle(event)
             case let .platformReset(gen) where gen == generation:
                 logger.info("guest requested a reset: rebooting")
-                reboot()
+                _ = reboot()
             case let .platformShutdown(gen) where gen == generation:
                 logger.info("guest powered off")
                 teardown()
                 state = .Shutdown
+                events.emit("vm", "shutdown")
                 if !keepRunningAfterGuestShutdown { exitCode = 0 }
             case let .terminate(signal):
                 logger.info("received signal \(signal): shutting down")
@@ -133,6 +110,7 @@ public final class Vmm: @unchecked Sendable {
                 break   // an event from a VM that no longer exists
             }
         }
+        events.emit("vmm", "shutdown")
         console?.restoreTerminal()
         return exitCode ?? 0
     }
@@ -141,7 +119,7 @@ public final class Vmm: @unchecked Sendable {
         switch event {
         case let .tripleFault(vcpu):
             logger.info("vCPU \(vcpu) triple-faulted: resetting the VM")
-            reboot()
+            _ = reboot()
         case let .failed(vcpu, message):
             logger.error("vCPU \(vcpu): \(message)")
             writeError("vCPU \(vcpu) stopped: \(message)")
@@ -153,60 +131,110 @@ public final class Vmm: @unchecked Sendable {
 
     private func handle(_ command: VmmCommand) -> Result<VmmResponse, VmmError> {
         switch command {
+        case .ping:
+            return .success(.ping(Self.ping))
         case let .create(newConfig):
-            guard config == nil else { return .failure(.vmAlreadyCreated) }
+            guard config == nil else { return .failure(VmmError(.internalError, ["The VM could not be created", "VM is already created"])) }
             config = newConfig
             state = .Created
             return .success(.none)
         case .boot:
-            guard config != nil else { return .failure(.vmNotCreated) }
-            guard state == .Created || state == .Shutdown else {
-                return .failure(.invalidTransition(operation: "boot", from: state))
-            }
             return boot().map { .none }
         case .pause:
-            guard let vm else { return .failure(config == nil ? .vmNotCreated : .invalidTransition(operation: "pause", from: state)) }
-            guard state == .Running else { return .failure(.invalidTransition(operation: "pause", from: state)) }
+            guard let vm else { return .failure(notRunning("The VM could not be paused", to: .Paused)) }
+            guard state == .Running else { return .failure(.invalidTransition("The VM could not be paused", from: state, to: .Paused)) }
+            events.emit("vm", "pausing")
             vm.pause()
             state = .Paused
+            events.emit("vm", "paused")
             return .success(.none)
         case .resume:
-            guard let vm, state == .Paused else {
-                return .failure(config == nil ? .vmNotCreated : .invalidTransition(operation: "resume", from: state))
-            }
+            guard let vm else { return .failure(notRunning("The VM could not resume", to: .Running)) }
+            guard state == .Paused else { return .failure(.invalidTransition("The VM could not resume", from: state, to: .Running)) }
+            events.emit("vm", "resuming")
             vm.resume()
             state = .Running
+            events.emit("vm", "resumed")
             return .success(.none)
         case .shutdown:
-            guard vm != nil else {
-                return .failure(config == nil ? .vmNotCreated : .invalidTransition(operation: "shut down", from: state))
-            }
+            guard vm != nil else { return .failure(notRunning("The VM could not shut down", to: .Shutdown)) }
             teardown()
             state = .Created
+            events.emit("vm", "shutdown")
             return .success(.none)
         case .reboot:
-            guard vm != nil else {
-                return .failure(config == nil ? .vmNotCreated : .invalidTransition(operation: "reboot", from: state))
-            }
+            guard vm != nil else { return .failure(notRunning("The VM could not reboot", to: .Running)) }
             return reboot().map { .none }
+        case .powerButton:
+            guard let vm, state == .Running else { return .failure(notRunning("Error triggering power button", to: .Running)) }
+            vm.pressPowerButton()
+            return .success(.none)
+        case .nmi:
+            guard let vm, state == .Running || state == .Paused else { return .failure(notRunning("Error triggering NMI", to: .Running)) }
+            do { try vm.injectNMI() } catch { return .failure(VmmError(.internalError, ["Error triggering NMI", "\(error)"])) }
+            return .success(.none)
         case .delete:
-            teardown()
+            if vm != nil { teardown(); events.emit("vm", "shutdown") }
+            if config != nil { events.emit("vm", "deleted") }
             config = nil
             state = .Created
             return .success(.none)
         case .info:
-            guard let config else { return .failure(.vmNotCreated) }
-            return .success(.info(config: config, state: state, memoryActualSize: vm?.memory.size ?? config.memory.size))
+            guard let config else { return .failure(.vmNotCreated("The VM information could not be retrieved")) }
+            return .success(.info(VmInfo(config: config, state: state,
+                                         memory_actual_size: vm?.memory.size ?? config.memory.size,
+                                         device_tree: vm?.deviceTree ?? [:])))
+        case .counters:
+            guard config != nil else { return .failure(.vmNotCreated("The VM counters could not be retrieved")) }
+            return .success(.counters(vm?.counters ?? [:]))
         case .shutdownVmm:
             teardown()
             exitCode = 0
             return .success(.none)
+        case let .addDevice(device):
+            return addDevice(device)
+        case .removeDevice:
+            guard config != nil else { return .failure(.vmNotCreated("The device could not be removed")) }
+            return .failure(VmmError(.notFound, ["The device could not be removed", "No device with this id"]))
+        case .snapshot:
+            return .failure(.notSupported("The VM could not be snapshotted", "Snapshotting"))
+        case .restore:
+            return .failure(.notSupported("The VM could not be restored", "Restoring"))
+        case .coredump:
+            return .failure(.notSupported("The VM could not be coredumped", "Guest coredump"))
+        case .sendMigration:
+            return .failure(.notSupported("The VM could not be migrated", "Live migration"))
+        case .receiveMigration:
+            return .failure(.notSupported("The VM could not receive a migration", "Live migration"))
+        case .resize:
+            return .failure(.notSupported("The VM could not be resized", "Resizing"))
+        case .resizeZone:
+            return .failure(.notSupported("The memory zone could not be resized", "Memory zones"))
+        case .resizeDisk:
+            return .failure(.notSupported("The disk could not be resized", "Disk resizing"))
         }
     }
 
-    @discardableResult
+    /// The error for an operation that needs a built VM: 404 without a VM config, else a wrong-state 500.
+    private func notRunning(_ operation: String, to target: VmState) -> VmmError {
+        config == nil ? .vmNotCreated(operation) : .invalidTransition(operation, from: state, to: target)
+    }
+
+    /// Before boot a device is added to the config (CH answers 204); hot-plug needs the PCI work.
+    private func addDevice(_ device: DeviceAddition) -> Result<VmmResponse, VmmError> {
+        let operation = "The device could not be added"
+        guard config != nil else { return .failure(.vmNotCreated(operation)) }
+        guard vm == nil else { return .failure(.notSupported(operation, "Device hot-plug")) }
+        return .failure(.notSupported(operation, "This device type"))
+    }
+
     private func boot() -> Result<Void, VmmError> {
-        guard let config else { return .failure(.vmNotCreated) }
+        let operation = "The VM could not be booted"
+        guard let config else { return .failure(.vmNotCreated(operation)) }
+        guard vm == nil, state == .Created || state == .Shutdown else {
+            return .failure(.invalidTransition(operation, from: state, to: .Running))
+        }
+        events.emit("vm", "booting")
         generation += 1
         let gen = generation
         let platform = PlatformEvents(mailbox: mailbox, generation: gen)
@@ -217,18 +245,26 @@ public final class Vmm: @unchecked Sendable {
             vm.start(logger: logger) { event in box.post(.vcpu(event, generation: gen)) }
             self.vm = vm
             state = .Running
+            events.emit("vm", "booted")
             return .success(())
+        } catch let error as VmError {
+            state = .Created
+            if case let .invalidConfig(e) = error { return .failure(VmmError(.badRequest, [operation, "\(e)"])) }
+            return .failure(VmmError(.internalError, [operation, "\(error)"]))
         } catch {
             state = .Created
-            return .failure(.bootFailed("\(error)"))
+            return .failure(VmmError(.internalError, [operation, "\(error)"]))
         }
     }
 
-    @discardableResult
     private func reboot() -> Result<Void, VmmError> {
+        events.emit("vm", "rebooting")
         teardown()
+        state = .Created
         let result = boot()
-        if case let .failure(e) = result {
+        switch result {
+        case .success: events.emit("vm", "rebooted")
+        case let .failure(e):
             logger.error("reboot failed: \(e)")
             writeError("reboot failed: \(e)")
             exitCode = 1

@@ -54,7 +54,8 @@ public final class GuestProcess: @unchecked Sendable {
     private let input = Pipe()
     private let output = Pipe()
     private let lock = NSCondition()
-    private var buffer = ""
+    /// Bytes after the last newline (split on bytes: Swift treats "\r\n" as one Character).
+    private var buffer: [UInt8] = []
     private var lines: [String] = []
     private var eof = false
     /// Index of the first line not yet consumed by `waitFor`.
@@ -74,16 +75,19 @@ public final class GuestProcess: @unchecked Sendable {
             self.lock.lock()
             if data.isEmpty {
                 self.eof = true
-                if !self.buffer.isEmpty { self.lines.append(self.buffer); self.buffer = "" }
+                if !self.buffer.isEmpty { self.lines.append(String(decoding: self.buffer, as: UTF8.self)) }
+                self.buffer = []
                 h.readabilityHandler = nil
             } else {
-                self.buffer += String(decoding: data, as: UTF8.self)
-                while let nl = self.buffer.firstIndex(of: "\n") {
-                    var line = String(self.buffer[..<nl])
-                    if line.hasSuffix("\r") { line.removeLast() }
-                    self.lines.append(line)
-                    self.buffer = String(self.buffer[self.buffer.index(after: nl)...])
+                self.buffer.append(contentsOf: data)
+                var start = 0
+                while let nl = self.buffer[start...].firstIndex(of: 0x0A) {
+                    var end = nl
+                    if end > start && self.buffer[end - 1] == 0x0D { end -= 1 }
+                    self.lines.append(String(decoding: self.buffer[start..<end], as: UTF8.self))
+                    start = nl + 1
                 }
+                self.buffer.removeFirst(start)
             }
             self.lock.broadcast()
             self.lock.unlock()
@@ -94,7 +98,7 @@ public final class GuestProcess: @unchecked Sendable {
     /// Everything printed so far.
     public var allOutput: String {
         lock.lock(); defer { lock.unlock() }
-        return (lines + (buffer.isEmpty ? [] : [buffer])).joined(separator: "\n")
+        return (lines + (buffer.isEmpty ? [] : [String(decoding: buffer, as: UTF8.self)])).joined(separator: "\n")
     }
 
     public var allLines: [String] {
@@ -122,11 +126,11 @@ public final class GuestProcess: @unchecked Sendable {
                 }
             }
             if eof {
-                let out = (lines + [buffer]).joined(separator: "\n")
+                let out = (lines + [String(decoding: buffer, as: UTF8.self)]).joined(separator: "\n")
                 throw GuestWaitError(what: "process ended before a line matched /\(pattern)/", output: out)
             }
             if !lock.wait(until: deadline) {
-                let out = (lines + [buffer]).joined(separator: "\n")
+                let out = (lines + [String(decoding: buffer, as: UTF8.self)]).joined(separator: "\n")
                 throw GuestWaitError(what: "timed out after \(timeout)s waiting for /\(pattern)/", output: out)
             }
         }

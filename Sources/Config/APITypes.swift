@@ -1,5 +1,5 @@
-/// Request and response bodies of Cloud Hypervisor's REST API (names and JSON fields as CH).
-/// Shared by the server, the client library and ch-remote.
+// Request and response bodies of Cloud Hypervisor's REST API (names and JSON fields as CH), shared by the
+// server, the client library and ch-remote. Restore and migration bodies are in RestoreMigrationConfigs.swift.
 
 /// `vm.info`'s `state`.
 public enum VmState: String, Sendable, Codable, Equatable {
@@ -21,57 +21,106 @@ public struct VmmPingResponse: Codable, Sendable, Equatable {
     }
 }
 
-/// One node of `vm.info`'s `device_tree`.
+/// One node of `vm.info`'s `device_tree` (unset `parent`/`pci_bdf` are omitted, as CH).
 public struct DeviceNode: Codable, Sendable, Equatable {
     public var id: String
     public var resources: [DeviceResource]
+    public var parent: String?
     public var children: [String]
+    /// `segment:bus:device.function`, e.g. `0000:00:05.0`.
     public var pci_bdf: String?
 
-    public init(id: String, resources: [DeviceResource] = [], children: [String] = [], pci_bdf: String? = nil) {
+    public init(id: String, resources: [DeviceResource] = [], parent: String? = nil, children: [String] = [],
+                pci_bdf: String? = nil) {
         self.id = id
         self.resources = resources
+        self.parent = parent
         self.children = children
         self.pci_bdf = pci_bdf
     }
+}
+
+/// The kind of a PCI BAR in a device resource.
+public enum PciBarType: String, Codable, Sendable, Equatable {
+    case Io, Mmio32, Mmio64
+}
+
+/// The kind of an MSI interrupt range in a device resource.
+public enum MsiIrqType: String, Codable, Sendable, Equatable {
+    case PciMsi, PciMsix, GenericMsi
 }
 
 /// A resource a device uses, encoded as CH does (an externally tagged enum: `{"PioAddressRange":{"base":..,"size":..}}`).
 public enum DeviceResource: Codable, Sendable, Equatable {
     case pioAddressRange(base: UInt16, size: UInt16)
     case mmioAddressRange(base: UInt64, size: UInt64)
+    case pciBar(index: Int, base: UInt64, size: UInt64, type: PciBarType, prefetchable: Bool)
     case legacyIrq(UInt32)
+    case msiIrq(type: MsiIrqType, base: UInt32, size: UInt32)
+    case macAddress(String)
+    case kvmMemSlot(UInt32)
 
-    private enum Tag: String, CodingKey { case PioAddressRange, MmioAddressRange, LegacyIrq }
-    private enum Range: String, CodingKey { case base, size }
+    private enum Tag: String, CodingKey { case PioAddressRange, MmioAddressRange, PciBar, LegacyIrq, MsiIrq, MacAddress, KvmMemSlot }
+    private enum Fields: String, CodingKey { case base, size, index, type_, prefetchable, ty }
 
     public func encode(to encoder: any Encoder) throws {
         var c = encoder.container(keyedBy: Tag.self)
         switch self {
         case let .pioAddressRange(base, size):
-            var r = c.nestedContainer(keyedBy: Range.self, forKey: .PioAddressRange)
+            var r = c.nestedContainer(keyedBy: Fields.self, forKey: .PioAddressRange)
             try r.encode(base, forKey: .base); try r.encode(size, forKey: .size)
         case let .mmioAddressRange(base, size):
-            var r = c.nestedContainer(keyedBy: Range.self, forKey: .MmioAddressRange)
+            var r = c.nestedContainer(keyedBy: Fields.self, forKey: .MmioAddressRange)
             try r.encode(base, forKey: .base); try r.encode(size, forKey: .size)
+        case let .pciBar(index, base, size, type, prefetchable):
+            var r = c.nestedContainer(keyedBy: Fields.self, forKey: .PciBar)
+            try r.encode(index, forKey: .index); try r.encode(base, forKey: .base); try r.encode(size, forKey: .size)
+            try r.encode(type, forKey: .type_); try r.encode(prefetchable, forKey: .prefetchable)
         case let .legacyIrq(irq):
             try c.encode(irq, forKey: .LegacyIrq)
+        case let .msiIrq(type, base, size):
+            var r = c.nestedContainer(keyedBy: Fields.self, forKey: .MsiIrq)
+            try r.encode(type, forKey: .ty); try r.encode(base, forKey: .base); try r.encode(size, forKey: .size)
+        case let .macAddress(mac):
+            try c.encode(mac, forKey: .MacAddress)
+        case let .kvmMemSlot(slot):
+            try c.encode(slot, forKey: .KvmMemSlot)
         }
     }
 
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: Tag.self)
-        if let r = try? c.nestedContainer(keyedBy: Range.self, forKey: .PioAddressRange) {
+        guard c.allKeys.count == 1, let tag = c.allKeys.first else {
+            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath,
+                                                    debugDescription: "expected exactly one resource variant"))
+        }
+        switch tag {
+        case .PioAddressRange:
+            let r = try c.nestedContainer(keyedBy: Fields.self, forKey: tag)
             self = .pioAddressRange(base: try r.decode(UInt16.self, forKey: .base), size: try r.decode(UInt16.self, forKey: .size))
-        } else if let r = try? c.nestedContainer(keyedBy: Range.self, forKey: .MmioAddressRange) {
+        case .MmioAddressRange:
+            let r = try c.nestedContainer(keyedBy: Fields.self, forKey: tag)
             self = .mmioAddressRange(base: try r.decode(UInt64.self, forKey: .base), size: try r.decode(UInt64.self, forKey: .size))
-        } else {
-            self = .legacyIrq(try c.decode(UInt32.self, forKey: .LegacyIrq))
+        case .PciBar:
+            let r = try c.nestedContainer(keyedBy: Fields.self, forKey: tag)
+            self = .pciBar(index: try r.decode(Int.self, forKey: .index), base: try r.decode(UInt64.self, forKey: .base),
+                           size: try r.decode(UInt64.self, forKey: .size), type: try r.decode(PciBarType.self, forKey: .type_),
+                           prefetchable: try r.decode(Bool.self, forKey: .prefetchable))
+        case .LegacyIrq:
+            self = .legacyIrq(try c.decode(UInt32.self, forKey: tag))
+        case .MsiIrq:
+            let r = try c.nestedContainer(keyedBy: Fields.self, forKey: tag)
+            self = .msiIrq(type: try r.decode(MsiIrqType.self, forKey: .ty), base: try r.decode(UInt32.self, forKey: .base),
+                           size: try r.decode(UInt32.self, forKey: .size))
+        case .MacAddress:
+            self = .macAddress(try c.decode(String.self, forKey: tag))
+        case .KvmMemSlot:
+            self = .kvmMemSlot(try c.decode(UInt32.self, forKey: tag))
         }
     }
 }
 
-/// `vm.info`.
+/// `vm.info` (CH's VmInfoResponse; an unset `device_tree` is omitted).
 public struct VmInfo: Codable, Sendable, Equatable {
     public var config: VmConfig
     public var state: VmState
@@ -92,6 +141,7 @@ public typealias VmCounters = [String: [String: UInt64]]
 /// Answer of a hot-plug (`vm.add-*`) on a running VM.
 public struct PciDeviceInfo: Codable, Sendable, Equatable {
     public var id: String
+    /// `segment:bus:device.function`, e.g. `0000:00:05.0`.
     public var bdf: String
     public init(id: String, bdf: String) { self.id = id; self.bdf = bdf }
 }
@@ -108,90 +158,40 @@ public struct VmCoredumpData: Codable, Sendable, Equatable {
     public init(destination_url: String) { self.destination_url = destination_url }
 }
 
-/// `vm.restore` body and `--restore` (CH's RestoreConfig).
-public struct RestoreConfig: Codable, Sendable, Equatable {
-    public var source_url: String
-    public var prefault: Bool
-    public var resume: Bool
-    public var memory_restore_mode: String?
-
-    public init(source_url: String, prefault: Bool = false, resume: Bool = false, memory_restore_mode: String? = nil) {
-        self.source_url = source_url
-        self.prefault = prefault
-        self.resume = resume
-        self.memory_restore_mode = memory_restore_mode
-    }
-
-    enum CodingKeys: String, CodingKey { case source_url, prefault, resume, memory_restore_mode }
-
-    public init(from decoder: any Decoder) throws {
-        let c = try decoder.container(keyedBy: CodingKeys.self)
-        source_url = try c.decode(String.self, forKey: .source_url)
-        prefault = try c.decodeIfPresent(Bool.self, forKey: .prefault) ?? false
-        resume = try c.decodeIfPresent(Bool.self, forKey: .resume) ?? false
-        memory_restore_mode = try c.decodeIfPresent(String.self, forKey: .memory_restore_mode)
-    }
-}
-
-/// `vm.receive-migration` body.
-public struct ReceiveMigrationData: Codable, Sendable, Equatable {
-    public var receiver_url: String
-    public init(receiver_url: String) { self.receiver_url = receiver_url }
-}
-
-/// `vm.send-migration` body (CH's SendMigrationData with its defaults).
-public struct SendMigrationData: Codable, Sendable, Equatable {
-    public var destination_url: String
-    public var local: Bool
-    public var downtime_ms: UInt64
-    public var timeout_s: UInt64
-    public var timeout_strategy: String
-
-    public init(destination_url: String, local: Bool = false, downtime_ms: UInt64 = 300, timeout_s: UInt64 = 3600,
-                timeout_strategy: String = "Cancel") {
-        self.destination_url = destination_url
-        self.local = local
-        self.downtime_ms = downtime_ms
-        self.timeout_s = timeout_s
-        self.timeout_strategy = timeout_strategy
-    }
-
-    enum CodingKeys: String, CodingKey { case destination_url, local, downtime_ms, timeout_s, timeout_strategy }
-
-    public init(from decoder: any Decoder) throws {
-        let c = try decoder.container(keyedBy: CodingKeys.self)
-        destination_url = try c.decode(String.self, forKey: .destination_url)
-        local = try c.decodeIfPresent(Bool.self, forKey: .local) ?? false
-        downtime_ms = try c.decodeIfPresent(UInt64.self, forKey: .downtime_ms) ?? 300
-        timeout_s = try c.decodeIfPresent(UInt64.self, forKey: .timeout_s) ?? 3600
-        timeout_strategy = try c.decodeIfPresent(String.self, forKey: .timeout_strategy) ?? "Cancel"
-    }
-}
-
-/// `vm.resize` body.
+/// `vm.resize` body. Unset fields are sent as `null`, as CH's serde writes them.
 public struct VmResize: Codable, Sendable, Equatable {
     public var desired_vcpus: UInt32?
-    public var desired_ram: Int64?
-    public var desired_balloon: Int64?
-    public init(desired_vcpus: UInt32? = nil, desired_ram: Int64? = nil, desired_balloon: Int64? = nil) {
+    public var desired_ram: UInt64?
+    public var desired_balloon: UInt64?
+
+    public init(desired_vcpus: UInt32? = nil, desired_ram: UInt64? = nil, desired_balloon: UInt64? = nil) {
         self.desired_vcpus = desired_vcpus
         self.desired_ram = desired_ram
         self.desired_balloon = desired_balloon
+    }
+
+    enum CodingKeys: String, CodingKey { case desired_vcpus, desired_ram, desired_balloon }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encodeNullable(desired_vcpus, forKey: .desired_vcpus)
+        try c.encodeNullable(desired_ram, forKey: .desired_ram)
+        try c.encodeNullable(desired_balloon, forKey: .desired_balloon)
     }
 }
 
 /// `vm.resize-zone` body.
 public struct VmResizeZone: Codable, Sendable, Equatable {
     public var id: String
-    public var desired_ram: Int64
-    public init(id: String, desired_ram: Int64) { self.id = id; self.desired_ram = desired_ram }
+    public var desired_ram: UInt64
+    public init(id: String, desired_ram: UInt64) { self.id = id; self.desired_ram = desired_ram }
 }
 
 /// `vm.resize-disk` body.
 public struct VmResizeDisk: Codable, Sendable, Equatable {
     public var id: String
-    public var desired_size: Int64
-    public init(id: String, desired_size: Int64) { self.id = id; self.desired_size = desired_size }
+    public var desired_size: UInt64
+    public init(id: String, desired_size: UInt64) { self.id = id; self.desired_size = desired_size }
 }
 
 /// `vm.remove-device` body.

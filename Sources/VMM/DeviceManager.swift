@@ -52,6 +52,18 @@ final class DeviceManager: @unchecked Sendable {
         Dictionary(uniqueKeysWithValues: placed.map { ($0.id, DeviceNode(id: $0.id, resources: $0.resources)) })
     }
 
+    /// Every device with guest-visible state, as snapshot components.
+    var stateComponents: [any StateComponent] {
+        placed.compactMap { p in
+            guard let device = p.device as? any Snapshottable else { return nil }
+            return Self.component(id: p.id, device)
+        }
+    }
+
+    private static func component<D: Snapshottable>(id: String, _ device: D) -> any StateComponent {
+        DeviceComponent(id: id, device: device)
+    }
+
     /// `vm.counters` for the devices that count something.
     var counters: VmCounters {
         var out: VmCounters = [:]

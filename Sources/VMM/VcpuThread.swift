@@ -40,6 +40,9 @@ final class RunControl: @unchecked Sendable {
 
     func threadStarted() { cond.lock(); live += 1; cond.unlock() }
 
+    /// Before any thread starts: they will park at their first checkpoint.
+    func startPaused() { cond.lock(); state = .paused; cond.unlock() }
+
     func threadExited() {
         cond.lock()
         live -= 1

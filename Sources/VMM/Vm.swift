@@ -36,7 +36,20 @@ public final class Vm: @unchecked Sendable {
     private let control = RunControl()
     public private(set) var isPaused = false
 
-    public init(config: VmConfig, kvm: KVM, console: ConsoleIO?, platform: any VMControl) throws {
+    /// Where a new VM's memory and vCPU state come from.
+    public enum Origin {
+        /// Load the configured kernel, write ACPI tables, set the boot registers.
+        case boot
+        /// Fill RAM from a snapshot or a migration stream, then apply each component's saved state
+        /// (`section(id)` returns the saved version and payload, or nil when the source has none).
+        case restore(fillMemory: (GuestMemory) throws -> Void,
+                     section: (String) throws -> (version: UInt32, payload: Data)?)
+    }
+
+    /// The MSRs saved with each vCPU: KVM's list plus the MTRRs.
+    private let msrIndices: [UInt32]
+
+    public init(config: VmConfig, kvm: KVM, console: ConsoleIO?, platform: any VMControl, origin: Origin = .boot) throws {
         do {
             try config.validate(maxVCPUsSupported: UInt32(max(kvm.checkExtension(KVM_CAP_MAX_VCPUS), 1)))
         } catch let e as ValidationError {
@@ -61,11 +74,15 @@ public final class Vm: @unchecked Sendable {
                                           size: region.size, host: region.host)
         }
         devices = try DeviceManager(vm: kvmVM, memory: memory, config: config, console: console, control: platform)
+        msrIndices = MSRList.toSave(kvmList: (try? kvm.msrIndexList()) ?? [])
 
-        let rsdp = try ACPITables.build(into: memory, config: ACPIConfig(bootCPUs: Int(config.cpus.boot_vcpus),
-                                                                       maxCPUs: Int(config.cpus.max_vcpus)))
-        let entry = try KernelLoader.load(kernel: kernel, initramfs: payload.initramfs,
+        var entry: EntryPoint?
+        if case .boot = origin {
+            let rsdp = try ACPITables.build(into: memory, config: ACPIConfig(bootCPUs: Int(config.cpus.boot_vcpus),
+                                                                           maxCPUs: Int(config.cpus.max_vcpus)))
+            entry = try KernelLoader.load(kernel: kernel, initramfs: payload.initramfs,
                                           cmdline: payload.cmdline ?? "", memory: memory, rsdp: rsdp)
+        }
 
         let supported = try kvm.supportedCPUID()
         let threadsPerCore = UInt32(config.cpus.topology?.threads_per_core ?? 1)
@@ -74,14 +91,53 @@ public final class Vm: @unchecked Sendable {
             let vcpu = try kvmVM.createVCPU(id: id)
             try vcpu.setCPUID(CpuSetup.cpuid(base: supported, vcpu: id, maxVCPUs: config.cpus.max_vcpus,
                                              threadsPerCore: max(threadsPerCore, 1)))
-            try CpuSetup.configureMSRs(vcpu)
-            try CpuSetup.configureFPU(vcpu)
-            try CpuSetup.configureLAPIC(vcpu)
-            // vCPU 0 is the boot processor; the others wait for INIT-SIPI in the in-kernel LAPIC.
-            if id == 0 { try CpuSetup.configureBoot(vcpu, entry: entry) }
+            if let entry {
+                try CpuSetup.configureMSRs(vcpu)
+                try CpuSetup.configureFPU(vcpu)
+                try CpuSetup.configureLAPIC(vcpu)
+                // vCPU 0 is the boot processor; the others wait for INIT-SIPI in the in-kernel LAPIC.
+                if id == 0 { try CpuSetup.configureBoot(vcpu, entry: entry) }
+            }
             created.append(vcpu)
         }
         vcpus = created
+
+        if case let .restore(fillMemory, section) = origin {
+            try fillMemory(memory)
+            // The VM-wide state (irqchip, PIT, clock) goes in before any vCPU could run; every component
+            // must be present: a snapshot that lacks one would run a half-restored guest.
+            for component in stateComponents(pausedClock: nil) {
+                guard let saved = try section(component.id) else {
+                    throw StateError(component: component.id, reason: "missing from the saved state")
+                }
+                try component.restore(saved.payload, version: saved.version)
+            }
+        }
+    }
+
+    /// Every component with guest-visible state, in save/restore order: the KVM VM first (clock and
+    /// interrupt controllers before any vCPU state), then vCPUs, then devices.
+    func stateComponents(pausedClock: kvm_clock_data?) -> [any StateComponent] {
+        var list: [any StateComponent] = [KvmVmComponent(vm: kvmVM, pausedClock: pausedClock)]
+        list += vcpus.map { VcpuComponent(vcpu: $0, msrIndices: msrIndices) }
+        list += devices.stateComponents
+        return list
+    }
+
+    /// A saved component: what the snapshot and migration containers store.
+    public struct SavedState: Sendable {
+        public let id: String
+        public let type: String
+        public let version: UInt32
+        public let payload: Data
+    }
+
+    /// Captures every component's state. The VM must be paused.
+    public func captureState() throws -> [SavedState] {
+        precondition(isPaused, "state can only be captured while the vCPUs are parked")
+        return try stateComponents(pausedClock: pausedClock).map {
+            SavedState(id: $0.id, type: $0.type, version: $0.version, payload: try $0.save())
+        }
     }
 
     /// The serial port's input, for the console to feed (nil when the serial port is off).
@@ -90,9 +146,15 @@ public final class Vm: @unchecked Sendable {
         return { serial.enqueueInput($0) }
     }
 
-    /// Starts one thread per vCPU.
-    public func start(logger: Logger, onEvent: @escaping @Sendable (VcpuEvent) -> Void) {
+    /// Starts one thread per vCPU; with `paused`, they park before their first KVM_RUN (a restored VM
+    /// comes up paused unless asked to resume).
+    public func start(paused: Bool = false, logger: Logger, onEvent: @escaping @Sendable (VcpuEvent) -> Void) {
         VirtualCPU.installKickSignalHandler()
+        if paused {
+            control.startPaused()
+            pausedClock = try? kvmVM.getClock()
+            isPaused = true
+        }
         for vcpu in vcpus {
             let t = VcpuThread(vcpu: vcpu, pio: devices.pio, mmio: devices.mmio, control: control, logger: logger, onEvent: onEvent)
             threads.append(t)
@@ -100,13 +162,25 @@ public final class Vm: @unchecked Sendable {
         }
     }
 
+    /// kvmclock when the vCPUs were parked: put back on resume so the guest does not see the pause,
+    /// and saved in snapshots (CH sets it before any vCPU runs again).
+    private var pausedClock: kvm_clock_data?
+
     /// Stops every vCPU at an instruction boundary and waits until all are parked.
     public func pause() {
         control.pause(kicking: vcpus)
+        pausedClock = try? kvmVM.getClock()
+        // Tells the guest's kvmclock that the stop was the host's doing (no soft-lockup warnings).
+        for vcpu in vcpus { _ = try? vcpu.kvmclockCtrl() }
         isPaused = true
     }
 
     public func resume() {
+        if var clock = pausedClock {
+            clock.flags = 0
+            try? kvmVM.setClock(clock)
+            pausedClock = nil
+        }
         control.resume(vcpus)
         isPaused = false
     }

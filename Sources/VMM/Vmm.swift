@@ -24,7 +24,8 @@ public final class Vmm: VmmCommandHandling, @unchecked Sendable {
     public let events: EventMonitor
     private let mailbox = Mailbox<Message>()
     private let kvm: KVM
-    private let console: ConsoleIO?
+    /// The serial port's host side, made from the VM's config at its first boot and kept across reboots.
+    private var console: ConsoleIO?
     private let logger: Logger
     private var config: VmConfig?
     private var vm: Vm?
@@ -35,9 +36,8 @@ public final class Vmm: VmmCommandHandling, @unchecked Sendable {
     private let exited = DispatchSemaphore(value: 0)
     private var finalCode: Int32 = 0
 
-    public init(kvm: KVM, console: ConsoleIO?, events: EventMonitor = EventMonitor(), logger: Logger) {
+    public init(kvm: KVM, events: EventMonitor = EventMonitor(), logger: Logger) {
         self.kvm = kvm
-        self.console = console
         self.events = events
         self.logger = logger
     }
@@ -196,10 +196,10 @@ public final class Vmm: VmmCommandHandling, @unchecked Sendable {
         case .removeDevice:
             guard config != nil else { return .failure(.vmNotCreated("The device could not be removed")) }
             return .failure(VmmError(.notFound, ["The device could not be removed", "No device with this id"]))
-        case .snapshot:
-            return .failure(.notSupported("The VM could not be snapshotted", "Snapshotting"))
-        case .restore:
-            return .failure(.notSupported("The VM could not be restored", "Restoring"))
+        case let .snapshot(request):
+            return snapshot(to: request.destination_url)
+        case let .restore(request):
+            return restore(request)
         case .coredump:
             return .failure(.notSupported("The VM could not be coredumped", "Guest coredump"))
         case .sendMigration:
@@ -213,6 +213,45 @@ public final class Vmm: VmmCommandHandling, @unchecked Sendable {
         case .resizeDisk:
             return .failure(.notSupported("The disk could not be resized", "Disk resizing"))
         }
+    }
+
+    private func snapshot(to url: String) -> Result<VmmResponse, VmmError> {
+        let operation = "The VM could not be snapshotted"
+        guard let vm else { return .failure(notRunning(operation, to: .Paused)) }
+        guard state == .Paused else {
+            return .failure(VmmError(.internalError, [operation, "The VM must be paused first (it is \(state.rawValue))"]))
+        }
+        events.emit("vm", "snapshotting")
+        do {
+            let stats = try SnapshotOps.write(vm, to: url)
+            logger.info("snapshot written to \(url): \(stats)")
+        } catch {
+            return .failure(VmmError(.internalError, [operation, "\(error)"]))
+        }
+        events.emit("vm", "snapshotted")
+        return .success(.none)
+    }
+
+    private func restore(_ request: RestoreConfig) -> Result<VmmResponse, VmmError> {
+        let operation = "The VM could not be restored"
+        guard config == nil, vm == nil else {
+            return .failure(VmmError(.internalError, [operation, "A VM already exists: restore needs a VMM without a VM"]))
+        }
+        events.emit("vm", "restoring")
+        do {
+            let (reader, savedConfig) = try SnapshotOps.open(request.source_url)
+            var config = savedConfig
+            config.memory.prefault = request.prefault
+            try launch(config: config, origin: SnapshotOps.origin(reader), paused: !request.resume)
+            self.config = config
+        } catch {
+            teardown()
+            state = .Created
+            return .failure(VmmError(.internalError, [operation, "\(error)"]))
+        }
+        events.emit("vm", "restored")
+        if request.resume { events.emit("vm", "resumed") }
+        return .success(.none)
     }
 
     /// The error for an operation that needs a built VM: 404 without a VM config, else a wrong-state 500.
@@ -235,16 +274,8 @@ public final class Vmm: VmmCommandHandling, @unchecked Sendable {
             return .failure(.invalidTransition(operation, from: state, to: .Running))
         }
         events.emit("vm", "booting")
-        generation += 1
-        let gen = generation
-        let platform = PlatformEvents(mailbox: mailbox, generation: gen)
         do {
-            let vm = try Vm(config: config, kvm: kvm, console: console, platform: platform)
-            console?.attach(vm.serialInput)
-            let box = mailbox
-            vm.start(logger: logger) { event in box.post(.vcpu(event, generation: gen)) }
-            self.vm = vm
-            state = .Running
+            try launch(config: config, origin: .boot, paused: false)
             events.emit("vm", "booted")
             return .success(())
         } catch let error as VmError {
@@ -255,6 +286,23 @@ public final class Vmm: VmmCommandHandling, @unchecked Sendable {
             state = .Created
             return .failure(VmmError(.internalError, [operation, "\(error)"]))
         }
+    }
+
+    /// Builds a VM from `config` (booting or restoring), attaches the console and starts its vCPUs.
+    private func launch(config: VmConfig, origin: Vm.Origin, paused: Bool) throws {
+        generation += 1
+        let gen = generation
+        if console == nil || console?.mode != config.serial.mode {
+            console = config.serial.mode == .Off ? nil : try ConsoleIO(config: config.serial)
+            if let path = console?.path, config.serial.mode == .Pty { logger.notice("serial pty: \(path)") }
+        }
+        let vm = try Vm(config: config, kvm: kvm, console: console,
+                        platform: PlatformEvents(mailbox: mailbox, generation: gen), origin: origin)
+        console?.attach(vm.serialInput)
+        let box = mailbox
+        vm.start(paused: paused, logger: logger) { event in box.post(.vcpu(event, generation: gen)) }
+        self.vm = vm
+        state = paused ? .Paused : .Running
     }
 
     private func reboot() -> Result<Void, VmmError> {

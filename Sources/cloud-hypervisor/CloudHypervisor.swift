@@ -1,4 +1,5 @@
 import Glibc
+import API
 import ArgumentParser
 import Config
 import Foundation
@@ -26,6 +27,9 @@ struct CloudHypervisor: ParsableCommand {
     @Flag(name: .short, help: "Log more (repeat for more detail).") var verbose: Int
     @Option(name: .customLong("log-file"), help: "Write the log to this file instead of stderr.") var logFile: String?
     @Flag(name: .customLong("no-shutdown"), help: "Keep the VMM running after the guest powers off.") var noShutdown = false
+    @Option(name: .customLong("api-socket"), help: "path=<socket path>|fd=<fd> (default /run/user/<uid>/cloud-hypervisor.<pid>).") var apiSocket: String?
+    @Option(name: .customLong("event-monitor"), help: "path=<file>|fd=<fd>: write lifecycle events as JSON.") var eventMonitor: String?
+    @Option(help: "source_url=file:///<snapshot dir>,prefault=on|off,resume=true|false: restore a snapshot.") var restore: String?
 
     func run() throws {
         FDLogHandler.markProcessStart()
@@ -42,21 +46,40 @@ struct CloudHypervisor: ParsableCommand {
         } catch {
             fail("\(error)")
         }
-        let serialIO: ConsoleIO?
+        let socket: APISocket
+        let events: EventMonitor
+        let restoreConfig: RestoreConfig?
         do {
-            serialIO = config.serial.mode == .Off ? nil : try ConsoleIO(config: config.serial)
-            if let path = serialIO?.path, config.serial.mode == .Pty { logger.notice("serial pty: \(path)") }
+            socket = try apiSocket.map(APISocket.parse) ?? .default
+            events = try eventMonitor.map(Self.openEventMonitor) ?? EventMonitor()
+            restoreConfig = try restore.map(RestoreConfig.parse)
         } catch {
             fail("\(error)")
         }
-        let vmm = Vmm(kvm: kvm, console: serialIO, logger: logger)
+        if restoreConfig != nil && config.payload != nil {
+            fail("--restore cannot be combined with a payload (--kernel/--firmware): the snapshot brings its own")
+        }
+        let vmm = Vmm(kvm: kvm, events: events, logger: logger)
         vmm.keepRunningAfterGuestShutdown = noShutdown
         SignalHandling.forward([SIGTERM, SIGINT], to: vmm)
+        signal(SIGPIPE, SIG_IGN)
         vmm.start()
+        let server = APIServer(logger: logger)
+        do {
+            try server.start(socket: socket, handler: vmm)
+        } catch {
+            fail("\(error)")
+        }
+        defer { server.stop() }
         if config.payload != nil {
             _ = vmm.send(.create(config))
             if case let .failure(error) = vmm.send(.boot) {
-                serialIO?.restoreTerminal()
+                server.stop()
+                fail("\(error)")
+            }
+        } else if let restoreConfig {
+            if case let .failure(error) = vmm.send(.restore(restoreConfig)) {
+                server.stop()
                 fail("\(error)")
             }
         }
@@ -79,6 +102,13 @@ struct CloudHypervisor: ParsableCommand {
         }
         if config.payload != nil { try config.validate() }
         return config
+    }
+
+    /// `path=…` or `fd=…` (a bare value is a path), as CH's `--event-monitor`.
+    static func openEventMonitor(_ input: String) throws -> EventMonitor {
+        let p = try OptionParser(flag: "--event-monitor", input: input, known: ["path", "fd"], bareKey: "path")
+        if let fd = try p.integer("fd", as: Int32.self) { return EventMonitor(fd: fd) }
+        return try EventMonitor.open(path: try p.requiredString("path"))
     }
 
     func makeLogger() -> Logger {

@@ -17,6 +17,7 @@ struct gas {
 struct ioapic_desc {
     u64 addr;
     u32 gsi_base;
+    u32 entries;
 };
 static struct ioapic_desc ioapics[8];
 static int n_ioapics;
@@ -25,6 +26,9 @@ static struct gas reset_reg, sleep_ctl;
 static u8 reset_value;
 static u32 pm1a_cnt, pm1b_cnt;
 static int s5_typ_b;
+static u32 isa_gsi[16];       /* ISA IRQ -> GSI after overrides */
+static u16 isa_flags[16];     /* MPS INTI flags of the override (0 = bus default) */
+static u16 isa_overridden;    /* bit per ISA IRQ with an override */
 
 static u32 rd32(u64 a) { return *(volatile u32 *)phys(a); }
 static u16 rd16(u64 a) { return *(volatile u16 *)phys(a); }
@@ -61,7 +65,6 @@ static u64 find_rsdp(u64 hint) {
 static void parse_madt(u64 t) {
     u32 len = rd32(t + 4);
     acpi.lapic_addr = rd32(t + 36);
-    acpi.uart_gsi = 4;
     for (u64 p = t + 44; p + 2 <= t + len;) {
         u8 type = *(u8 *)p, l = *(u8 *)(p + 1);
         if (l < 2) break;
@@ -79,10 +82,11 @@ static void parse_madt(u64 t) {
                 n_ioapics++;
             }
             break;
-        case 2: /* interrupt source override */
-            if (*(u8 *)(p + 2) == 0 && *(u8 *)(p + 3) == 4) {
-                acpi.uart_gsi = rd32(p + 4);
-                acpi.uart_gsi_flags = rd16(p + 8);
+        case 2: /* interrupt source override (bus 0 = ISA) */
+            if (*(u8 *)(p + 2) == 0 && *(u8 *)(p + 3) < 16) {
+                isa_gsi[*(u8 *)(p + 3)] = rd32(p + 4);
+                isa_flags[*(u8 *)(p + 3)] = rd16(p + 8);
+                isa_overridden |= (u16)(1u << *(u8 *)(p + 3));
             }
             break;
         case 5: /* local APIC address override */
@@ -98,16 +102,32 @@ static void parse_madt(u64 t) {
         }
         p += l;
     }
-    /* the IOAPIC serving the UART's GSI */
     for (int i = 0; i < n_ioapics; i++) {
-        u64 a = ioapics[i].addr;
-        mmio_write32(a, 1);
-        u32 entries = ((mmio_read32(a + 0x10) >> 16) & 0xff) + 1;
-        if (acpi.uart_gsi >= ioapics[i].gsi_base && acpi.uart_gsi < ioapics[i].gsi_base + entries) {
-            acpi.ioapic_addr = a;
-            acpi.ioapic_gsi_base = ioapics[i].gsi_base;
-        }
+        mmio_write32(ioapics[i].addr, 1);
+        ioapics[i].entries = ((mmio_read32(ioapics[i].addr + 0x10) >> 16) & 0xff) + 1;
     }
+    /* the IOAPIC serving the UART's GSI */
+    acpi.uart_gsi = acpi_isa_gsi(4, &acpi.uart_gsi_flags);
+    acpi_ioapic_for(acpi.uart_gsi, &acpi.ioapic_addr, &acpi.ioapic_gsi_base);
+}
+
+u32 acpi_isa_gsi(u32 irq, u16 *flags) {
+    if (irq >= 16) {
+        if (flags) *flags = 0;
+        return irq;
+    }
+    if (flags) *flags = isa_flags[irq];
+    return isa_overridden & (1u << irq) ? isa_gsi[irq] : irq;
+}
+
+int acpi_ioapic_for(u32 gsi, u64 *addr, u32 *gsi_base) {
+    for (int i = 0; i < n_ioapics; i++)
+        if (gsi >= ioapics[i].gsi_base && gsi < ioapics[i].gsi_base + ioapics[i].entries) {
+            *addr = ioapics[i].addr;
+            *gsi_base = ioapics[i].gsi_base;
+            return 1;
+        }
+    return 0;
 }
 
 /* ---------------------------------------------------------------- FADT + DSDT _S5_ */
@@ -140,12 +160,41 @@ static int aml_s5(u64 dsdt, int *typ_a, int *typ_b) {
     return 0;
 }
 
+/* The Generic Event Device (HW-reduced power button): the string "ACPI0013" (its _HID) followed, within
+ * 256 bytes, by an Extended Interrupt descriptor (0x89, length, flags, count >= 1, u32 interrupts):
+ * its first interrupt is the GSI. We cannot run AML, so this is a byte scan like the one for _S5_. */
+static int aml_ged(u64 dsdt, s32 *gsi, u8 *flags) {
+    u32 len = rd32(dsdt + 4);
+    const u8 *p = (const u8 *)dsdt + 36, *end = (const u8 *)dsdt + len;
+    for (; p + 8 <= end; p++) {
+        if (memcmp(p, "ACPI0013", 8)) continue;
+        for (const u8 *q = p + 8; q + 9 <= end && q < p + 8 + 256; q++) {
+            u32 l = q[1] | (u32)q[2] << 8, n = q[4];
+            if (q[0] != 0x89 || n < 1 || l < 2 + 4 * n || q + 3 + l > end) continue;
+            *flags = q[3];
+            *gsi = (s32)(q[5] | (u32)q[6] << 8 | (u32)q[7] << 16 | (u32)q[8] << 24);
+            return 1;
+        }
+    }
+    return 0;
+}
+
 static void parse_fadt(u64 t) {
     u32 len = rd32(t + 4);
     u64 dsdt = rd32(t + 40);
     if (len >= 148 && rd64(t + 140)) dsdt = rd64(t + 140);
     pm1a_cnt = rd32(t + 64);
     pm1b_cnt = rd32(t + 68);
+    acpi.sci_int = rd16(t + 46);
+    acpi.smi_cmd = rd32(t + 48);
+    acpi.acpi_enable = *(u8 *)(t + 52);
+    acpi.pm1a_evt = rd32(t + 56);
+    acpi.pm1_evt_len = *(u8 *)(t + 88);
+    if (!acpi.pm1a_evt && len >= 160) {
+        struct gas x;
+        memcpy(&x, (void *)(t + 148), sizeof x);
+        if (x.space == 1) acpi.pm1a_evt = (u32)x.address;
+    }
     if (len >= 116) acpi.fadt_flags = rd32(t + 112);
     acpi.hw_reduced = (acpi.fadt_flags >> 20) & 1;
     if (len >= 129) {
@@ -159,8 +208,13 @@ static void parse_fadt(u64 t) {
     }
     if (len >= 256) memcpy(&sleep_ctl, (void *)(t + 244), sizeof sleep_ctl);
     acpi.s5_typ = -1;
-    if (dsdt && !memcmp((void *)dsdt, "DSDT", 4)) aml_s5(dsdt, &acpi.s5_typ, &s5_typ_b);
+    if (dsdt && !memcmp((void *)dsdt, "DSDT", 4)) {
+        aml_s5(dsdt, &acpi.s5_typ, &s5_typ_b);
+        acpi.ged_found = aml_ged(dsdt, &acpi.ged_gsi, &acpi.ged_flags);
+    }
 }
+
+static int sci_usable(void) { return !acpi.hw_reduced && acpi.pm1a_evt && acpi.pm1_evt_len >= 4; }
 
 static const char *gas_str(char *buf, int len, const struct gas *g) {
     if (!g->address) return "none";
@@ -170,6 +224,7 @@ static const char *gas_str(char *buf, int len, const struct gas *g) {
 
 void acpi_init(u64 rsdp_hint) {
     acpi.s5_typ = -1;
+    acpi.ged_gsi = -1;
     u64 rsdp = find_rsdp(rsdp_hint);
     acpi.rsdp = rsdp;
     if (!rsdp) {
@@ -196,13 +251,89 @@ void acpi_init(u64 rsdp_hint) {
         if (!memcmp((void *)t, "APIC", 4)) parse_madt(t);
         else if (!memcmp((void *)t, "FACP", 4)) parse_fadt(t);
     }
-    char b1[40], b2[40];
+    /* power button: the GED; on a HW-reduced platform without one, GSI 5 (our VMM's default); else the
+     * fixed power button (PM1 status, SCI) */
+    if (!acpi.ged_found && acpi.hw_reduced) {
+        acpi.ged_gsi = 5;
+        acpi.ged_flags = 2; /* edge, active high */
+    }
+    char b1[40], b2[40], b3[24];
+    const char *pwrbtn = acpi.ged_gsi >= 0 ? "ged" : sci_usable() ? "sci" : "none";
+    if (acpi.ged_gsi >= 0) format(b3, sizeof b3, "%d", acpi.ged_gsi);
+    else memcpy(b3, "none", 5);
     println("ACPI rsdp=0x%lx rev=%u %s=0x%lx tables=%s madt_cpus=%d lapic=0x%lx ioapic=0x%lx uart_gsi=%u",
             rsdp, rev, wide ? "xsdt" : "rsdt", sdt, names, acpi.ncpus_madt, acpi.lapic_addr, acpi.ioapic_addr,
             acpi.uart_gsi);
-    println("ACPI-POWER hw_reduced=%d s5_typ=%d pm1a_cnt=0x%x sleep_ctl=%s reset=%s/0x%x reset_sup=%d", acpi.hw_reduced,
-            acpi.s5_typ, pm1a_cnt, gas_str(b1, sizeof b1, &sleep_ctl), gas_str(b2, sizeof b2, &reset_reg), reset_value,
-            (acpi.fadt_flags >> 10) & 1);
+    println("ACPI-POWER hw_reduced=%d s5_typ=%d pm1a_cnt=0x%x sleep_ctl=%s reset=%s/0x%x reset_sup=%d pwrbtn=%s "
+            "ged_gsi=%s ged_src=%s sci_gsi=%u pm1a_evt=0x%x",
+            acpi.hw_reduced, acpi.s5_typ, pm1a_cnt, gas_str(b1, sizeof b1, &sleep_ctl), gas_str(b2, sizeof b2, &reset_reg),
+            reset_value, (acpi.fadt_flags >> 10) & 1, pwrbtn, b3,
+            acpi.ged_found ? "dsdt" : acpi.ged_gsi >= 0 ? "fallback" : "none", acpi_isa_gsi(acpi.sci_int, NULL),
+            acpi.pm1a_evt);
+}
+
+/* ---------------------------------------------------------------- power button */
+
+static int pwrbtn_via;  /* 0 = none, 1 = GED interrupt, 2 = SCI + PM1 PWRBTN_STS */
+static u32 pwrbtn_gsi;
+static u64 seen_pwrbtn, seen_sci;
+
+/* BSP, after the UART routing: route the GED's GSI (edge) or the SCI, and enable the fixed power button. */
+void acpi_power_button_init(u32 dest) {
+    if (acpi.ged_gsi >= 0) {
+        pwrbtn_gsi = (u32)acpi.ged_gsi;
+        u32 lo = VEC_PWRBTN; /* always edge: the handler has nothing to clear */
+        if (acpi.ged_flags & 4) lo |= 1u << 13;
+        if (!(acpi.ged_flags & 2)) println("WARN power button: the GED interrupt is level-triggered; routed as edge");
+        if (ioapic_route(pwrbtn_gsi, lo, dest)) pwrbtn_via = 1;
+        else println("WARN power button: no IOAPIC for the GED's gsi=%u", pwrbtn_gsi);
+        return;
+    }
+    if (!sci_usable()) return;
+    u16 f;
+    pwrbtn_gsi = acpi_isa_gsi(acpi.sci_int, &f);
+    u16 sts = (u16)acpi.pm1a_evt, en = (u16)(acpi.pm1a_evt + acpi.pm1_evt_len / 2);
+    /* ACPI mode: SCI_EN (PM1_CNT bit 0), through ACPI_ENABLE to SMI_CMD if firmware left it off */
+    if (pm1a_cnt && acpi.smi_cmd && acpi.acpi_enable && !(inw((u16)pm1a_cnt) & 1)) {
+        outb((u16)acpi.smi_cmd, acpi.acpi_enable);
+        u64 t0 = clock_ns();
+        while (!(inw((u16)pm1a_cnt) & 1) && clock_ns() - t0 < 300000000ul) delay_ns(1000000);
+        if (!(inw((u16)pm1a_cnt) & 1)) println("WARN power button: SCI_EN still 0 after ACPI_ENABLE");
+    }
+    outw(en, 0);              /* no fixed events ... */
+    outw(sts, (u16)inw(sts)); /* ... and none pending */
+    sci_pm1_sts_port = sts;
+    /* the SCI is level, active low unless an override says otherwise (q35: GSI 9, level, active high) */
+    u32 lo = VEC_SCI;
+    if ((f & 3) != 1) lo |= 1u << 13;
+    if (((f >> 2) & 3) != 1) lo |= 1u << 15;
+    if (!ioapic_route(pwrbtn_gsi, lo, dest)) {
+        println("WARN power button: no IOAPIC for the SCI's gsi=%u", pwrbtn_gsi);
+        return;
+    }
+    outw(en, 0x100);          /* PWRBTN_EN */
+    pwrbtn_via = 2;
+}
+
+/* BSP loop: a power button press (counted by pwrbtn_isr or sci_isr) -> POWER-BUTTON, then S5
+ * (with `power_button=log` on the command line: only the marker). */
+void acpi_power_button_poll(void) {
+    struct irq_counters *ic = irq_counters_of(0);
+    if (pwrbtn_via == 1 && ic->pwrbtn != seen_pwrbtn) {
+        seen_pwrbtn = ic->pwrbtn;
+        println("POWER-BUTTON gsi=%u via=ged count=%lu", pwrbtn_gsi, seen_pwrbtn);
+    } else if (pwrbtn_via == 2 && ic->sci != seen_sci) {
+        seen_sci = ic->sci;
+        u64 sts = __atomic_exchange_n(&ic->sci_sts, 0, __ATOMIC_ACQ_REL);
+        if (!(sts & 0x100)) return; /* only PWRBTN_EN is enabled; q35 raises a second SCI per press with no status */
+        println("POWER-BUTTON gsi=%u via=sci count=%lu sts=0x%lx", pwrbtn_gsi, seen_sci, sts);
+    } else {
+        return;
+    }
+    char how[8] = "";
+    if (cmdline_get("power_button", how, sizeof how) && !strncmp(how, "log", 4)) return;
+    println("POWEROFF by=power-button");
+    acpi_poweroff();
 }
 
 /* ---------------------------------------------------------------- power */

@@ -51,6 +51,7 @@ void lapic_init_cpu(int cpu) {
     lapic_write(LAPIC_SVR, 0x100 | VEC_SPURIOUS);
     lapic_write(LAPIC_TPR, 0);
     lapic_write(LAPIC_LVT_LINT0, LVT_MASKED);
+    lapic_write(LAPIC_LVT_LINT1, 0x400); /* NMI delivery, unmasked, on every CPU (QEMU's `nmi` comes this way) */
     lapic_write(LAPIC_LVT_ERROR, LVT_MASKED);
     lapic_write(LAPIC_TIMER_DIV, 0x3);
     lapic_write(LAPIC_LVT_TIMER, LVT_PERIODIC | VEC_TIMER);
@@ -75,6 +76,20 @@ void ioapic_route_uart(u32 dest) {
     if (((f >> 2) & 3) == 3) lo |= 1u << 15; /* level */
     ioapic_write(0x10 + 2 * pin + 1, dest << 24);
     ioapic_write(0x10 + 2 * pin, lo);
+}
+
+/* Any GSI on any IOAPIC of the MADT: lo = vector | (1 << 13 active low) | (1 << 15 level); unmasked,
+ * fixed delivery, physical destination. Returns 0 if no IOAPIC serves the GSI. */
+int ioapic_route(u32 gsi, u32 lo, u32 dest) {
+    u64 addr;
+    u32 base;
+    if (!acpi_ioapic_for(gsi, &addr, &base)) return 0;
+    u32 pin = gsi - base;
+    mmio_write32(addr, 0x10 + 2 * pin + 1);
+    mmio_write32(addr + 0x10, dest << 24);
+    mmio_write32(addr, 0x10 + 2 * pin);
+    mmio_write32(addr + 0x10, lo);
+    return 1;
 }
 
 /* ---------------------------------------------------------------- AP start-up */

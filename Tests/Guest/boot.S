@@ -144,10 +144,11 @@ enter_user:
 
 /* ---------------------------------------------------------------- interrupts (IST1) */
 /* On entry (IST1) rsp = IST1 top - 40; after pushing rax the per-CPU counters are at 48(%rsp). */
-#define CNT_TIMER 48
-#define CNT_SERIAL 56
-#define CNT_OTHER 64
-#define CNT_SPURIOUS 72
+#define CNT_TIMER (48 + IRQC_TIMER)
+#define CNT_SERIAL (48 + IRQC_SERIAL)
+#define CNT_OTHER (48 + IRQC_OTHER)
+#define CNT_SPURIOUS (48 + IRQC_SPURIOUS)
+#define CNT_PWRBTN (48 + IRQC_PWRBTN)
         .globl timer_isr
 timer_isr:
         pushq %rax
@@ -180,6 +181,40 @@ spurious_isr:
         pushq %rax
         incq CNT_SPURIOUS(%rsp)
         popq %rax
+        iretq
+
+/* The GED's GSI (edge): the power button on a HW-reduced platform. The BSP's loop sees the count change. */
+        .globl pwrbtn_isr
+pwrbtn_isr:
+        pushq %rax
+        incq CNT_PWRBTN(%rsp)
+        movq lapic_base, %rax
+        movl $0, 0xb0(%rax)
+        popq %rax
+        iretq
+
+/* The SCI (level): clear the PM1a status bits that are set (write 1 to clear) so the line drops, keep
+ * them for the BSP's loop (PWRBTN_STS = bit 8), count, EOI. Counters at 56(%rsp) after two pushes. */
+        .globl sci_isr
+sci_isr:
+        pushq %rax
+        pushq %rdx
+        movl sci_pm1_sts_port, %edx
+        inw %dx, %ax
+        outw %ax, %dx
+        orw %ax, (56 + IRQC_SCI_STS)(%rsp)
+        incq (56 + IRQC_SCI)(%rsp)
+        movq lapic_base, %rax
+        movl $0, 0xb0(%rax)
+        popq %rdx
+        popq %rax
+        iretq
+
+/* NMI (vector 2, IST3): count and return, no EOI. The IST3 stack lies directly below this CPU's IST1
+ * stack, so on entry (rsp = IST3 top - 40) the counters are at 40 + ISTACK_SIZE above rsp. */
+        .globl nmi_isr
+nmi_isr:
+        incq (40 + ISTACK_SIZE + IRQC_NMI)(%rsp)
         iretq
 
 /* ---------------------------------------------------------------- syscalls
@@ -480,6 +515,8 @@ zero_idtr:
         .word 0
         .quad 0
         .balign 4
+        .globl sci_pm1_sts_port
+sci_pm1_sts_port: .long 0
         .globl boot_start_info, ap_boot_cpu, ap_boot_kstack
 boot_start_info: .long 0
 ap_boot_cpu:     .long 0

@@ -79,16 +79,22 @@ extern volatile u32 ap_boot_cpu;      /* cpu index the next AP takes */
 extern volatile u64 ap_boot_kstack;   /* its kernel stack top */
 extern volatile u32 boot_start_info;  /* ebx at the PVH entry */
 extern u64 lapic_base;                /* used by the interrupt handlers for EOI */
+extern u32 sci_pm1_sts_port;          /* PM1a status port the SCI handler reads and clears */
 extern u64 pml4[512];
 extern u64 pdpt_low[512];
 extern u64 pd_low[4][512];
 
-/* Per-CPU interrupt counters: the timer/serial handlers (CPL0, IST1) increment these; user code reads them. */
+/* Per-CPU interrupt counters: the handlers (CPL0, IST1/IST3) increment these; user code reads them.
+ * Offsets are IRQC_* in layout.h (boot.S addresses them relative to the interrupt stack). */
 struct irq_counters {
     volatile u64 timer;
     volatile u64 serial;
     volatile u64 other;
     volatile u64 spurious;
+    volatile u64 nmi;           /* vector 2 (IST3) */
+    volatile u64 pwrbtn;        /* the GED's interrupt (BSP only) */
+    volatile u64 sci;           /* SCIs (BSP only) */
+    volatile u64 sci_sts;       /* OR of the PM1a status bits each SCI found (and cleared) */
 };
 struct irq_counters *irq_counters_of(int cpu);
 
@@ -171,7 +177,23 @@ struct acpi_info {
     u32 fadt_flags;
     int hw_reduced;
     int s5_typ;                 /* -1 if no _S5_ */
+    /* power button: a GED (HW-reduced: ACPI0013 in the DSDT, its Extended Interrupt GSI) or the fixed
+     * PM1 power button (SCI) */
+    int ged_found;              /* 1 = from the DSDT, 0 = absent (ged_gsi is then the fallback 5 or -1) */
+    s32 ged_gsi;                /* -1 = none */
+    u8 ged_flags;               /* Extended Interrupt descriptor flags: bit 1 edge, bit 2 active low */
+    u16 sci_int;                /* FADT SCI_INT (ISA IRQ) */
+    u32 pm1a_evt;               /* PM1a_EVT_BLK port (status; enable at +pm1_evt_len/2) */
+    u8 pm1_evt_len;
+    u32 smi_cmd;
+    u8 acpi_enable;
 };
+/* ISA IRQ -> GSI and MPS INTI flags after the MADT's interrupt source overrides (flags 0 = bus default). */
+u32 acpi_isa_gsi(u32 irq, u16 *flags);
+/* The IOAPIC serving a GSI: 1 and its MMIO base and first GSI, or 0. */
+int acpi_ioapic_for(u32 gsi, u64 *addr, u32 *gsi_base);
+void acpi_power_button_init(u32 dest_apic_id);
+void acpi_power_button_poll(void); /* BSP loop: on a press prints POWER-BUTTON and powers off */
 extern struct acpi_info acpi;
 void acpi_init(u64 rsdp_hint);
 NORETURN void acpi_poweroff(void);
@@ -182,6 +204,7 @@ void pic_disable(void);
 void lapic_init_cpu(int cpu);
 void lapic_calibrate(void);
 void ioapic_route_uart(u32 dest_apic_id);
+int ioapic_route(u32 gsi, u32 lo, u32 dest_apic_id); /* lo = vector | trigger/polarity bits; 0 = no IOAPIC */
 int smp_boot_aps(void);       /* returns the number of CPUs online */
 u32 lapic_id(void);
 extern int ncpus_online;

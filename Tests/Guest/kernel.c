@@ -24,7 +24,9 @@ struct tss {
     u16 iomap;
 } __attribute__((packed));
 
+/* nstack (IST3, NMIs) sits directly below stack (IST1): nmi_isr finds the counters from its own rsp. */
 struct istack {
+    u8 nstack[NSTACK_SIZE];
     u8 stack[ISTACK_SIZE];
     struct irq_counters counters;
     u8 pad[IRQ_COUNTERS_SIZE - sizeof(struct irq_counters)];
@@ -41,6 +43,15 @@ static struct idt_entry idt[256] __attribute__((aligned(16))) EARLY("idt");
 extern u64 gdt[];
 extern const u64 exc_stub_table[32];
 extern void timer_isr(void), uart_isr(void), other_isr(void), spurious_isr(void), syscall_isr(void);
+extern void nmi_isr(void), pwrbtn_isr(void), sci_isr(void);
+
+_Static_assert(__builtin_offsetof(struct irq_counters, nmi) == IRQC_NMI, "IRQC_NMI");
+_Static_assert(__builtin_offsetof(struct irq_counters, pwrbtn) == IRQC_PWRBTN, "IRQC_PWRBTN");
+_Static_assert(__builtin_offsetof(struct irq_counters, sci) == IRQC_SCI, "IRQC_SCI");
+_Static_assert(__builtin_offsetof(struct irq_counters, sci_sts) == IRQC_SCI_STS, "IRQC_SCI_STS");
+_Static_assert(__builtin_offsetof(struct irq_counters, spurious) == IRQC_SPURIOUS, "IRQC_SPURIOUS");
+_Static_assert(__builtin_offsetof(struct istack, counters) == NSTACK_SIZE + ISTACK_SIZE, "istack layout");
+_Static_assert(sizeof(struct istack) % 16 == 0, "istack alignment");
 extern NORETURN void enter_user(u64 rip, u64 rsp, u64 arg, u64 rflags);
 extern NORETURN void user_main(int cpu);
 
@@ -67,6 +78,9 @@ static void build_idt(void) {
     set_gate(VEC_TIMER, (u64)timer_isr, 1, 0);
     set_gate(VEC_UART, (u64)uart_isr, 1, 0);
     set_gate(VEC_SPURIOUS, (u64)spurious_isr, 1, 0);
+    set_gate(VEC_NMI, (u64)nmi_isr, 3, 0);
+    set_gate(VEC_PWRBTN, (u64)pwrbtn_isr, 1, 0);
+    set_gate(VEC_SCI, (u64)sci_isr, 1, 0);
     set_gate(VEC_SYSCALL, (u64)syscall_isr, 0, 3); /* int3 from user mode */
 }
 
@@ -95,6 +109,7 @@ NORETURN void kernel_cpu_init(int cpu) {
     t->rsp[0] = (u64)&kstacks[cpu][KSTACK_SIZE];
     t->ist[0] = (u64)istacks[cpu].stack + ISTACK_SIZE;
     t->ist[1] = (u64)&xstacks[cpu][XSTACK_SIZE];
+    t->ist[2] = (u64)istacks[cpu].nstack + NSTACK_SIZE;
     t->iomap = sizeof(struct tss); /* no I/O bitmap: IOPL=3 governs port access */
 
     u64 base = (u64)t;

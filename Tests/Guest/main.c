@@ -93,15 +93,30 @@ static int join_u64(char *buf, int len, u64 (*get)(int)) {
     return n;
 }
 static u64 get_timer_irqs(int i) { return irq_counters_of(i)->timer; }
+static u64 get_nmis(int i) { return irq_counters_of(i)->nmi; }
 static u64 get_counter(int i) { return cpu_struct(i)->counter; }
 
 static void tick(u64 now) {
-    char irqs[160], ctrs[400];
+    char irqs[160], ctrs[400], nmis[160];
     join_u64(irqs, sizeof irqs, get_timer_irqs);
     join_u64(ctrs, sizeof ctrs, get_counter);
+    join_u64(nmis, sizeof nmis, get_nmis);
     tick_n++;
-    println("TICK %lu t_ms=%lu irq=%s ctr=%s uart_irq=%lu", tick_n, (now - boot_ns) / 1000000, irqs, ctrs,
-            irq_counters_of(0)->serial);
+    println("TICK %lu t_ms=%lu irq=%s ctr=%s uart_irq=%lu nmi=%s", tick_n, (now - boot_ns) / 1000000, irqs, ctrs,
+            irq_counters_of(0)->serial, nmis);
+}
+
+/* NMIs (counted per CPU by nmi_isr): one line per NMI, at most 16 lines per loop pass. */
+static u64 nmi_seen[MAX_CPUS];
+static void nmi_poll(void) {
+    int budget = 16;
+    for (int i = 0; i < ncpus_online; i++) {
+        u64 n = irq_counters_of(i)->nmi;
+        while (nmi_seen[i] < n && budget > 0) {
+            budget--;
+            println("NMI cpu=%d count=%lu", i, ++nmi_seen[i]);
+        }
+    }
 }
 
 /* ---------------------------------------------------------------- serial commands */
@@ -132,9 +147,12 @@ static void command(char *line) {
         char buf[400];
         workloads_stats(buf, sizeof buf);
         struct irq_counters *ic = irq_counters_of(0);
-        println("STATS cpus=%d t_ms=%lu ticks=%lu clock=%s pool_free_kib=%lu uart_irq=%lu other_irq=%lu spurious=%lu %s",
+        char nmis[160];
+        join_u64(nmis, sizeof nmis, get_nmis);
+        println("STATS cpus=%d t_ms=%lu ticks=%lu clock=%s pool_free_kib=%lu uart_irq=%lu other_irq=%lu spurious=%lu "
+                "nmi=%s pwrbtn_irq=%lu sci_irq=%lu %s",
                 ncpus_online, (clock_ns() - boot_ns) / 1000000, tick_n, clock_is_kvmclock ? "kvmclock" : "tsc",
-                pool_free_bytes() / 1024, ic->serial, ic->other, ic->spurious, buf);
+                pool_free_bytes() / 1024, ic->serial, ic->other, ic->spurious, nmis, ic->pwrbtn, ic->sci, buf);
     } else if (!strncmp(line, "fault", 6)) {
         println("FAULT reading 0x%lx", 0x7f0000000000ul);
         (void)*(volatile u64 *)phys(0x7f0000000000ul); /* not mapped: #PF -> PANIC */
@@ -163,6 +181,8 @@ static NORETURN void cpu_loop(struct cpu *c) {
         clock_check(c, now);
         if (c->index == 0) {
             poll_serial();
+            nmi_poll();
+            acpi_power_button_poll();
             if (now >= next_tick_ns) {
                 tick(now);
                 next_tick_ns += 1000000000ul;
@@ -205,6 +225,7 @@ static NORETURN void bsp_main(void) {
     lapic_init_cpu(0);
     ioapic_route_uart(c->apic_id);
     outb(0x3f9, 0x01); /* UART: interrupt on received data */
+    acpi_power_button_init(c->apic_id);
 
     pci_enumerate();
     int n = smp_boot_aps();

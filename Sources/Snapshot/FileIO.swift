@@ -1,0 +1,141 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A file descriptor with positioned I/O whose every failure is a `SnapshotError` naming the snapshot file.
+///
+/// POSIX rather than FileHandle: `pread`/`pwrite` at explicit offsets let the restore threads share one
+/// descriptor, and errno survives into the message (ENOSPC, ENOENT when the directory vanished…).
+final class SnapshotFileIO: @unchecked Sendable {
+    /// The snapshot file's name as errors show it ("memory.bin"), not necessarily its path.
+    let name: String
+    let path: String
+    private let fd: Int32
+
+    private init(name: String, path: String, fd: Int32) {
+        self.name = name
+        self.path = path
+        self.fd = fd
+    }
+
+    deinit { close(fd) }
+
+    /// Creates a new file; fails if it exists (O_EXCL), so nothing is ever overwritten.
+    static func create(path: String, name: String) throws -> SnapshotFileIO {
+        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw SnapshotError.io(file: name, operation: "create \(path)", errno: errno) }
+        return SnapshotFileIO(name: name, path: path, fd: fd)
+    }
+
+    static func openForReading(path: String, name: String, directory: String) throws -> SnapshotFileIO {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else {
+            let code = errno
+            if code == ENOENT { throw SnapshotError.fileMissing(file: name, directory: directory) }
+            throw SnapshotError.io(file: name, operation: "open \(path)", errno: code)
+        }
+        let file = SnapshotFileIO(name: name, path: path, fd: fd)
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { throw SnapshotError.io(file: name, operation: "stat", errno: errno) }
+        guard (st.st_mode & S_IFMT) == S_IFREG else {
+            throw SnapshotError.notSnapshotFile(file: name, found: "not a regular file")
+        }
+        return file
+    }
+
+    func size() throws -> UInt64 {
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { throw SnapshotError.io(file: name, operation: "stat", errno: errno) }
+        return UInt64(st.st_size)
+    }
+
+    func write(_ bytes: UnsafeRawBufferPointer, at offset: UInt64) throws {
+        var done = 0
+        while done < bytes.count {
+            let n = pwrite(fd, bytes.baseAddress! + done, bytes.count - done, off_t(offset) + off_t(done))
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw SnapshotError.io(file: name, operation: "write of \(bytes.count) bytes at offset \(hex(offset))",
+                                       errno: errno)
+            }
+            if n == 0 { throw SnapshotError.io(file: name, operation: "write at offset \(hex(offset))", errno: ENOSPC) }
+            done += n
+        }
+    }
+
+    func write(_ bytes: [UInt8], at offset: UInt64) throws {
+        try bytes.withUnsafeBytes { try write($0, at: offset) }
+    }
+
+    /// Reads up to `buffer.count` bytes at `offset`; returns how many were read (fewer only at end of file).
+    func read(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) throws -> Int {
+        var done = 0
+        while done < buffer.count {
+            let n = pread(fd, buffer.baseAddress! + done, buffer.count - done, off_t(offset) + off_t(done))
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw SnapshotError.io(file: name, operation: "read at offset \(hex(offset))", errno: errno)
+            }
+            if n == 0 { break }
+            done += n
+        }
+        return done
+    }
+
+    /// Reads `count` bytes at `offset` into a new array (short at end of file).
+    func read(count: Int, at offset: UInt64) throws -> [UInt8] {
+        var bytes = [UInt8](repeating: 0, count: count)
+        let n = try bytes.withUnsafeMutableBytes { try read(into: $0, at: offset) }
+        bytes.removeLast(count - n)
+        return bytes
+    }
+
+    func sync() throws {
+        guard fsync(fd) == 0 else { throw SnapshotError.io(file: name, operation: "fsync", errno: errno) }
+    }
+}
+
+/// Directory-level operations of the writer: publishing temporary files under their final names without
+/// ever replacing an existing file.
+enum SnapshotDirectory {
+    static func checkIsDirectory(_ path: String) throws {
+        var st = stat()
+        guard stat(path, &st) == 0 else {
+            let code = errno
+            if code == ENOENT { throw SnapshotError.directoryMissing(path: path) }
+            throw SnapshotError.io(file: path, operation: "stat", errno: code)
+        }
+        guard (st.st_mode & S_IFMT) == S_IFDIR else { throw SnapshotError.notADirectory(path: path) }
+    }
+
+    static func exists(_ path: String) -> Bool {
+        var st = stat()
+        return lstat(path, &st) == 0
+    }
+
+    /// `link` + `unlink` rather than `rename`: `link` fails with EEXIST instead of replacing a file
+    /// that appeared since the writer checked. Falls back to `rename` on filesystems without hard links.
+    static func publish(temporary: String, final: String, name: String, directory: String) throws {
+        if link(temporary, final) == 0 {
+            unlink(temporary)
+            return
+        }
+        let code = errno
+        if code == EEXIST { throw SnapshotError.fileExists(file: name, directory: directory) }
+        guard code == EPERM || code == EOPNOTSUPP || code == EXDEV || code == EMLINK else {
+            throw SnapshotError.io(file: name, operation: "publish \(final)", errno: code)
+        }
+        if exists(final) { throw SnapshotError.fileExists(file: name, directory: directory) }
+        guard rename(temporary, final) == 0 else {
+            throw SnapshotError.io(file: name, operation: "rename to \(final)", errno: errno)
+        }
+    }
+
+    /// Makes the new directory entries durable.
+    static func sync(_ path: String) throws {
+        let fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard fd >= 0 else { throw SnapshotError.io(file: path, operation: "open directory", errno: errno) }
+        defer { close(fd) }
+        guard fsync(fd) == 0 else { throw SnapshotError.io(file: path, operation: "fsync directory", errno: errno) }
+    }
+}

@@ -1,0 +1,63 @@
+/// The constants of snapshot format version 1, as documented byte by byte in `snapshots/FORMAT.md`.
+/// Changing any of them is a format change: bump `version` and keep readers for the old one.
+public enum SnapshotFormat {
+    /// The format version this build writes, and the newest it reads.
+    public static let version: UInt32 = 1
+
+    /// The files of a snapshot directory.
+    public static let configFileName = "config.json"
+    public static let stateFileName = "state.bin"
+    public static let memoryFileName = "memory.bin"
+    public static var fileNames: [String] { [configFileName, stateFileName, memoryFileName] }
+
+    /// Memory is scanned for zero pages at this granularity (the x86 base page).
+    public static let pageSize = 4096
+
+    /// Default memory chunk: 2 MiB (512 pages) — see FORMAT.md "Chunk size" for the measurements.
+    public static let defaultChunkSize = 2 << 20
+    /// Chunk sizes a reader accepts: whole pages, 64 KiB … 64 MiB.
+    static let chunkSizeLimits = (64 << 10)...(64 << 20)
+
+    // Magics: ASCII, so that `xxd` shows what a file or record is.
+    static let stateMagic = Magic.eight("CHSNAPST")
+    static let memoryMagic = Magic.eight("CHSNAPMM")
+    static let stateTrailerMagic = Magic.eight("STATEEND")
+    static let memoryTrailerMagic = Magic.eight("MEMRYEND")
+    static let sectionMagic = Magic.four("SECT")
+    static let manifestMagic = Magic.four("MNFT")
+    static let rangeTableMagic = Magic.four("RNGS")
+    static let chunkMagic = Magic.four("CHNK")
+    static let indexMagic = Magic.four("INDX")
+
+    static let fileHeaderSize = 32
+    static let stateTrailerSize = 32
+    static let memoryTrailerSize = 64
+    static let sectionHeaderSize = 32
+    static let manifestHeaderSize = 48
+    static let rangeTableHeaderSize = 16
+    static let chunkHeaderSize = 40
+    static let indexHeaderSize = 16
+
+    /// Limits that keep a damaged length field from turning into a huge allocation.
+    static let maxNameLength = 255
+    static let maxSections = 1 << 20
+    static let maxRanges = 1 << 16
+    static let maxStateFileSize: UInt64 = 1 << 32
+}
+
+/// Little-endian ASCII magics.
+enum Magic {
+    static func eight(_ s: StaticString) -> UInt64 {
+        precondition(s.utf8CodeUnitCount == 8)
+        var v: UInt64 = 0
+        for i in (0..<8).reversed() { v = v << 8 | UInt64(s.utf8Start[i]) }
+        return v
+    }
+
+    static func four(_ s: StaticString) -> UInt32 {
+        precondition(s.utf8CodeUnitCount == 4)
+        var v: UInt32 = 0
+        for i in (0..<4).reversed() { v = v << 8 | UInt32(s.utf8Start[i]) }
+        return v
+    }
+}

@@ -1,0 +1,181 @@
+import Foundation
+
+/// Opens a snapshot directory written by `SnapshotWriter`.
+///
+/// Opening checks everything that is cheap to check: headers and format versions, every section's checksum,
+/// that config.json and memory.bin belong to this state file, memory.bin's range table, index and trailer.
+/// Memory chunks are verified as they are restored (before the guest can run) or by `verifyAll()`.
+public final class SnapshotReader: @unchecked Sendable {
+    public let directory: URL
+    public let formatVersion: UInt32
+    /// Random id written into both binary files, so that files of different snapshots are never mixed.
+    public let snapshotID: UInt64
+    public let created: Date
+    /// The VM configuration exactly as the writer was given it.
+    public let config: Data
+    /// The sections in file order.
+    public let sections: [SectionInfo]
+    private let sectionsByID: [String: Section]
+    private let memory: MemoryFileReader
+
+    public init(directory: URL) throws {
+        self.directory = directory
+        let dir = directory.path
+        try SnapshotDirectory.checkIsDirectory(dir)
+        let path = { (name: String) in directory.appendingPathComponent(name).path }
+
+        let stateName = SnapshotFormat.stateFileName
+        let stateIO = try SnapshotFileIO.openForReading(path: path(stateName), name: stateName, directory: dir)
+        let stateSize = try stateIO.size()
+        guard stateSize <= SnapshotFormat.maxStateFileSize else {
+            throw SnapshotError.notSnapshotFile(file: stateName, found: "\(stateSize) bytes is too large for a state file")
+        }
+        let stateBytes = try stateIO.read(count: Int(stateSize), at: 0)
+        let state = try stateBytes.withUnsafeBytes { try StateFileReader(bytes: $0) }
+        formatVersion = SnapshotFormat.version
+        snapshotID = state.header.snapshotID
+        created = Date(timeIntervalSince1970: TimeInterval(state.bindings.createdUnixTime))
+        sections = state.sections.map(\.info)
+        sectionsByID = Dictionary(uniqueKeysWithValues: state.sections.map { ($0.id, $0) })
+
+        let configName = SnapshotFormat.configFileName
+        let configIO = try SnapshotFileIO.openForReading(path: path(configName), name: configName, directory: dir)
+        let configSize = try configIO.size()
+        guard configSize == state.bindings.configLength else {
+            throw SnapshotError.mismatch(file: configName, problem:
+                "\(configSize) bytes, but \(stateName) records \(state.bindings.configLength) (truncated or edited)")
+        }
+        let configBytes = try configIO.read(count: Int(configSize), at: 0)
+        guard XXH64.hash(configBytes) == state.bindings.configChecksum else {
+            throw SnapshotError.mismatch(file: configName, problem:
+                "checksum does not match the one \(stateName) records (corrupted or edited)")
+        }
+        config = Data(configBytes)
+
+        let memoryName = SnapshotFormat.memoryFileName
+        memory = try MemoryFileReader(io: SnapshotFileIO.openForReading(path: path(memoryName), name: memoryName,
+                                                                       directory: dir))
+        guard memory.header.snapshotID == snapshotID else {
+            throw SnapshotError.mismatch(file: memoryName, problem:
+                "belongs to another snapshot (id \(hex(memory.header.snapshotID)), \(stateName) has \(hex(snapshotID)))")
+        }
+        guard memory.fileSize == state.bindings.memoryLength,
+              memory.trailer.checksum == state.bindings.memoryTrailerChecksum else {
+            throw SnapshotError.mismatch(file: memoryName, problem:
+                "is not the memory file \(stateName) records (\(memory.fileSize) bytes, expected \(state.bindings.memoryLength))")
+        }
+    }
+
+    // MARK: - Sections
+
+    /// The section with this id, payload checksum verified, or nil.
+    public func section(id: String) -> Section? { sectionsByID[id] }
+
+    /// The section with this id and type; a clear error if it is missing or of another type.
+    public func section(id: String, type: String) throws -> Section {
+        guard let section = sectionsByID[id] else { throw SnapshotError.sectionMissing(id: id) }
+        guard section.type == type else { throw SnapshotError.sectionType(id: id, expected: type, found: section.type) }
+        return section
+    }
+
+    // MARK: - Memory
+
+    /// The guest memory ranges, in the order the writer was given them.
+    public var memoryRanges: [MemoryRange] { memory.table.ranges }
+    public var memoryChunkSize: Int { memory.table.chunkSize }
+    /// Where each chunk is (for inspection).
+    public var memoryChunks: [ChunkLocation] { memory.chunks }
+    /// Totals from the memory trailer: guest bytes, zero pages, stored page data, file size.
+    public var memorySummary: (totalBytes: UInt64, zeroPages: UInt64, storedBytes: UInt64, fileSize: UInt64) {
+        (memory.trailer.totalBytes, memory.trailer.zeroPages, memory.trailer.storedBytes, memory.fileSize)
+    }
+
+    /// Restores guest memory. `destination` is asked once per range for its host mapping, which must be
+    /// exactly the range's size. Each chunk is checksummed before it is decompressed straight into place;
+    /// zero pages are not touched unless `zeroFill` (use it when the memory is not freshly mapped).
+    /// After an error the memory is partly written: the VM must not run.
+    @discardableResult
+    public func restoreMemory(threads: Int = SnapshotWriter.defaultThreads, zeroFill: Bool = false,
+                              into destination: (MemoryRange) throws -> UnsafeMutableRawBufferPointer) throws -> RestoreStats {
+        var collected: [GuestMemoryTarget] = []
+        for (index, range) in memoryRanges.enumerated() {
+            let buffer = try destination(range)
+            guard buffer.baseAddress != nil, UInt64(buffer.count) == range.size else {
+                throw SnapshotError.layoutMismatch(place: .range(index: index, guestAddress: range.guestAddress, size: range.size),
+                                                   problem: "destination has \(hex(buffer.count)) bytes")
+            }
+            collected.append(GuestMemoryTarget(bytes: buffer))
+        }
+        let targets = collected
+        return try run(threads: threads) { decoder, chunk in
+            try decoder.restore(chunk, from: self.memory.io,
+                                into: targets[chunk.range].bytes.baseAddress! + Int(chunk.offsetInRange),
+                                zeroFill: zeroFill)
+        }
+    }
+
+    /// Restores guest memory into the caller's declared layout, which must be exactly the snapshot's ranges
+    /// (same guest addresses and sizes, any order).
+    @discardableResult
+    public func restoreMemory(into ranges: [(guestAddress: UInt64, bytes: UnsafeMutableRawBufferPointer)],
+                              threads: Int = SnapshotWriter.defaultThreads, zeroFill: Bool = false) throws -> RestoreStats {
+        let declared = ranges.map { MemoryRange(guestAddress: $0.guestAddress, size: UInt64($0.bytes.count)) }
+        if Set(declared) != Set(memoryRanges) || declared.count != memoryRanges.count {
+            let snapshot = memoryRanges.map(\.description).joined(separator: ", ")
+            let given = declared.map(\.description).joined(separator: ", ")
+            if let (index, range) = memoryRanges.enumerated().first(where: { !declared.contains($0.element) }) {
+                throw SnapshotError.layoutMismatch(place: .range(index: index, guestAddress: range.guestAddress, size: range.size),
+                                                   problem: "not in the guest's memory (snapshot: \(snapshot); guest: \(given))")
+            }
+            throw SnapshotError.layoutMismatch(place: .range(index: memoryRanges.count, guestAddress: 0, size: 0),
+                                               problem: "the guest has ranges the snapshot lacks (snapshot: \(snapshot); guest: \(given))")
+        }
+        return try restoreMemory(threads: threads, zeroFill: zeroFill) { range in
+            ranges.first { $0.guestAddress == range.guestAddress }!.bytes
+        }
+    }
+
+    /// Verifies every memory chunk (checksum, structure, and that it decompresses) without a destination.
+    /// Sections and the other files were verified when the snapshot was opened.
+    @discardableResult
+    public func verifyAll(threads: Int = SnapshotWriter.defaultThreads) throws -> RestoreStats {
+        try run(threads: threads) { decoder, chunk in try decoder.verify(chunk, from: self.memory.io) }
+    }
+
+    private func run(threads: Int, _ body: @escaping @Sendable (ChunkDecoder, ChunkLocation) throws -> ChunkDecoder.Result) throws -> RestoreStats {
+        let start = DispatchTime.now().uptimeNanoseconds
+        let chunks = memory.chunks, chunkSize = memory.table.chunkSize
+        let totals = RestoreTotals()
+        try ParallelJobs.run(count: chunks.count, threads: threads, name: "snapshot-restore") {
+            let decoder = try ChunkDecoder(chunkSize: chunkSize)
+            return { item in
+                let result = try body(decoder, chunks[item])
+                totals.add(result, recordLength: chunks[item].recordLength)
+            }
+        }
+        var stats = totals.stats
+        stats.chunks = chunks.count
+        stats.seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+        return stats
+    }
+}
+
+/// A destination mapping shared with the restore threads; the caller keeps it mapped during the call.
+struct GuestMemoryTarget: @unchecked Sendable {
+    let bytes: UnsafeMutableRawBufferPointer
+}
+
+private final class RestoreTotals: @unchecked Sendable {
+    private let monitor = Monitor()
+    private var value = RestoreStats()
+
+    func add(_ result: ChunkDecoder.Result, recordLength: Int) {
+        monitor.locked {
+            value.bytesRead += UInt64(recordLength)
+            value.bytesRestored += UInt64(result.dataBytes)
+            value.zeroPages += UInt64(result.zeroPages)
+        }
+    }
+
+    var stats: RestoreStats { monitor.locked { value } }
+}

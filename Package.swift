@@ -73,7 +73,7 @@ let package = Package(
         .testTarget(name: "BootTests", dependencies: ["Boot", "Memory", "TestSupport"]),
         .testTarget(name: "DevicesTests", dependencies: ["Devices"]),
         .testTarget(name: "ConfigTests", dependencies: ["Config"]),
-        .testTarget(name: "VMMTests", dependencies: ["VMM", "TestSupport"]),
+        .testTarget(name: "VMMTests", dependencies: ["VMM", "Config", "Snapshot", "TestSupport"]),
         .testTarget(name: "GuestTests", dependencies: ["TestSupport"]),
         .testTarget(name: "APITests", dependencies: ["API", "VMM", "Config", "TestSupport"]),
         .testTarget(name: "ClientTests", dependencies: ["CloudHypervisorClient", "Config", "TestSupport"]),

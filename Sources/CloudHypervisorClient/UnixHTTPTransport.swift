@@ -8,14 +8,9 @@ import NIOHTTP1
 import NIOPosix
 
 /// A status and body as the VMM sent them.
-public struct HTTPReply: Sendable, Equatable {
-    public var status: Int
-    public var body: [UInt8]
-
-    public init(status: Int, body: [UInt8]) {
-        self.status = status
-        self.body = body
-    }
+struct HTTPReply: Sendable {
+    var status: Int
+    var body: [UInt8]
 }
 
 /// One HTTP/1.1 exchange over a fresh UNIX-socket connection, as ch-remote does it: one request, read the

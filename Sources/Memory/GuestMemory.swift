@@ -112,7 +112,9 @@ public final class GuestMemory: @unchecked Sendable {
         } else if options.hugepages {
             flags |= MAP_HUGETLB
         }
-        flags |= MAP_NORESERVE
+        // Huge pages must be reserved at mmap time: with MAP_NORESERVE the map succeeds and the first touch
+        // of a page the pool cannot supply kills the VMM with SIGBUS.
+        if !options.hugepages { flags |= MAP_NORESERVE }
         guard let host = mmap(nil, Int(size), PROT_READ | PROT_WRITE, flags, fd, 0), host != MAP_FAILED else {
             let err = errno
             if fd >= 0 { close(fd) }

@@ -43,6 +43,7 @@ public enum SnapshotFormat {
     static let maxSections = 1 << 20
     static let maxRanges = 1 << 16
     static let maxStateFileSize: UInt64 = 1 << 32
+    static let maxMemorySize: UInt64 = 1 << 48
 }
 
 /// Little-endian ASCII magics.

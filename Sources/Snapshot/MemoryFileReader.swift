@@ -27,7 +27,7 @@ final class MemoryFileReader: @unchecked Sendable {
         let firstChunk = UInt64(FileHeader.size + RangeTable.encodedLength(rangeCount: table.ranges.count))
 
         let trailerSize = UInt64(MemoryTrailer.size)
-        let indexLength = UInt64(MemoryTrailer.indexLength(chunkCount: plan.entries.count))
+        let indexLength = UInt64(MemoryTrailer.indexLength(chunkCount: plan.count))
         let tail = size >= firstChunk + indexLength + trailerSize
             ? try io.read(count: MemoryTrailer.size, at: size - trailerSize) : []
         guard tail.count == MemoryTrailer.size,
@@ -48,24 +48,25 @@ final class MemoryFileReader: @unchecked Sendable {
         func damaged(_ place: SnapshotPlace, _ problem: String) -> SnapshotError {
             .corrupt(file: Self.file, place: place, problem: problem)
         }
-        guard trailer.chunkCount == UInt64(plan.entries.count), trailer.indexOffset == indexOffset,
+        guard trailer.chunkCount == UInt64(plan.count), trailer.indexOffset == indexOffset,
               trailer.totalBytes == table.ranges.reduce(0, { $0 + $1.size }) else {
-            throw damaged(.trailer, "trailer (\(trailer.chunkCount) chunks, index at \(hex(trailer.indexOffset))) does not match the range table (\(plan.entries.count) chunks, index at \(hex(indexOffset)))")
+            throw damaged(.trailer, "trailer (\(trailer.chunkCount) chunks, index at \(hex(trailer.indexOffset))) does not match the range table (\(plan.count) chunks, index at \(hex(indexOffset)))")
         }
         self.trailer = trailer
         covered.removeLast(MemoryTrailer.size)
         chunks = try covered.withUnsafeBytes { raw in
             guard raw.le(0, as: UInt32.self) == SnapshotFormat.indexMagic,
-                  raw.le(8, as: UInt64.self) == UInt64(plan.entries.count) else {
+                  raw.le(8, as: UInt64.self) == UInt64(plan.count) else {
                 throw damaged(.index, "bad index header")
             }
             let maxRecord = ChunkRecordLayout.maxRecordLength(chunkSize: table.chunkSize)
             var result: [ChunkLocation] = []
-            result.reserveCapacity(plan.entries.count)
+            result.reserveCapacity(plan.count)
             var expected = firstChunk
-            for (i, entry) in plan.entries.enumerated() {
+            for i in 0..<plan.count {
+                let entry = plan[i]
                 let start: UInt64 = raw.le(SnapshotFormat.indexHeaderSize + 8 * i)
-                let end: UInt64 = i + 1 < plan.entries.count ? raw.le(SnapshotFormat.indexHeaderSize + 8 * (i + 1)) : indexOffset
+                let end: UInt64 = i + 1 < plan.count ? raw.le(SnapshotFormat.indexHeaderSize + 8 * (i + 1)) : indexOffset
                 let place = SnapshotPlace.chunk(index: i, range: entry.range, offset: entry.offset)
                 guard start == expected, end > start, end - start >= UInt64(ChunkRecordLayout.headerSize),
                       end - start <= UInt64(maxRecord) else {
@@ -85,7 +86,8 @@ final class MemoryFileReader: @unchecked Sendable {
                                      fileSize: UInt64) throws -> SnapshotError {
         var offset = firstChunk
         let L = ChunkRecordLayout.self
-        for (i, entry) in plan.entries.enumerated() {
+        for i in 0..<plan.count {
+            let entry = plan[i]
             let place = SnapshotPlace.chunk(index: i, range: entry.range, offset: entry.offset)
             let head = try io.read(count: L.headerSize, at: offset)
             guard head.count == L.headerSize else {
@@ -107,7 +109,7 @@ final class MemoryFileReader: @unchecked Sendable {
             }
             offset += UInt64(recordLength)
         }
-        let indexEnd = offset + UInt64(MemoryTrailer.indexLength(chunkCount: plan.entries.count))
+        let indexEnd = offset + UInt64(MemoryTrailer.indexLength(chunkCount: plan.count))
         guard indexEnd <= fileSize else {
             return SnapshotError.truncated(file: file, place: .index, offset: offset, fileSize: fileSize)
         }

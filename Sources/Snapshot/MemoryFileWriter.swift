@@ -41,15 +41,14 @@ enum MemoryFileWriter {
         let plan = ChunkPlan(ranges: ranges, chunkSize: chunkSize)
         let totals = Totals()
         var recordOffsets: [UInt64] = []
-        recordOffsets.reserveCapacity(plan.entries.count)
-        let entries = plan.entries
+        recordOffsets.reserveCapacity(plan.count)
         try OrderedPipeline.run(
-            count: entries.count, threads: max(1, threads),
+            count: plan.count, threads: max(1, threads),
             bufferSize: ChunkRecordLayout.maxRecordLength(chunkSize: chunkSize), name: "snapshot-compress",
             makeProducer: {
                 let encoder = try ChunkEncoder(compression: compression, chunkSize: chunkSize)
                 return { item, buffer in
-                    let entry = entries[item]
+                    let entry = plan[item]
                     let source = sources[entry.range].bytes.baseAddress! + Int(entry.offset)
                     let result = encoder.encode(range: entry.range, offset: entry.offset, source: source,
                                                 length: entry.length, into: buffer)
@@ -63,13 +62,13 @@ enum MemoryFileWriter {
             })
 
         var stats = totals.stats
-        var trailer = MemoryTrailer(indexOffset: offset, chunkCount: UInt64(entries.count),
+        var trailer = MemoryTrailer(indexOffset: offset, chunkCount: UInt64(plan.count),
                                     totalBytes: ranges.reduce(0) { $0 + $1.size },
                                     zeroPages: stats.zeroPages, storedBytes: stats.storedBytes)
         try trailer.encodeWithIndex(recordOffsets).withUnsafeBytes(append)
         stats.bytesIn = trailer.totalBytes
         stats.bytesOut = offset
-        stats.chunks = entries.count
+        stats.chunks = plan.count
         stats.seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
         return Output(stats: stats, trailerChecksum: trailer.checksum)
     }

@@ -280,7 +280,9 @@ public final class Vmm: VmmCommandHandling, @unchecked Sendable {
             return .success(())
         } catch let error as VmError {
             state = .Created
-            if case let .invalidConfig(e) = error { return .failure(VmmError(.badRequest, [operation, "\(e)"])) }
+            if case let .invalidConfig(e) = error {
+                return .failure(VmmError(e.isConflict ? .conflict : .badRequest, [operation, "\(e)"]))
+            }
             return .failure(VmmError(.internalError, [operation, "\(error)"]))
         } catch {
             state = .Created

@@ -15,10 +15,25 @@ final class GuestBuffer {
     var bytes: UnsafeRawBufferPointer { UnsafeRawBufferPointer(buffer) }
 
     init(size: Int) {
-        buffer = .allocate(byteCount: max(size, 1), alignment: 4096)
-        buffer.initializeMemory(as: UInt8.self, repeating: 0)
-        if size == 0 { fatalError("empty buffer") }
+        precondition(size > 0)
+        buffer = .allocate(byteCount: size, alignment: 4096)
+        memset(buffer.baseAddress!, 0, size)
     }
+
+    /// Whether every byte is `value` (memcmp: debug-build Swift loops over 32 MiB take seconds).
+    func allBytes(_ value: UInt8, in range: Range<Int>? = nil) -> Bool {
+        let range = range ?? 0..<buffer.count
+        let pattern = [UInt8](repeating: value, count: 4096)
+        var offset = range.lowerBound
+        while offset < range.upperBound {
+            let n = min(4096, range.upperBound - offset)
+            if memcmp(buffer.baseAddress! + offset, pattern, n) != 0 { return false }
+            offset += n
+        }
+        return true
+    }
+
+    func fill(_ value: UInt8) { memset(buffer.baseAddress!, Int32(value), buffer.count) }
 
     deinit { buffer.deallocate() }
 
@@ -116,6 +131,19 @@ struct SnapshotFixture {
     func contents(_ name: String) -> [UInt8] { Array(try! Data(contentsOf: url(name))) }
 
     func replace(_ name: String, with bytes: [UInt8]) { try! Data(bytes).write(to: url(name)) }
+
+    /// Shortens a file in place (cheaper than rewriting it for every offset).
+    func truncate(_ name: String, to length: Int) { XCTAssertEqual(Glibc.truncate(url(name).path, off_t(length)), 0) }
+
+    /// XORs one byte of a file in place; calling it again undoes it.
+    func flip(_ name: String, at offset: Int, mask: UInt8) {
+        let fd = open(url(name).path, O_RDWR)
+        defer { close(fd) }
+        var byte: UInt8 = 0
+        XCTAssertEqual(pread(fd, &byte, 1, off_t(offset)), 1)
+        byte ^= mask
+        XCTAssertEqual(pwrite(fd, &byte, 1, off_t(offset)), 1)
+    }
 
     /// Restores into fresh buffers and returns them.
     func restore(threads: Int = 2, zeroFill: Bool = false) throws -> [GuestBuffer] {

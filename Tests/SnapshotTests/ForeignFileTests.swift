@@ -24,7 +24,7 @@ final class ForeignFileTests: XCTestCase {
         let json = Array(#"{"cpus": {"boot_vcpus": 2}, "memory": {"size": 536870912}}"#.utf8)
         for name in ["state.bin", "memory.bin"] {
             let saved = fixture.contents(name)
-            for (what, bytes) in [("random", random), ("empty", []), ("json", json), ("short", [0x43])] {
+            for (what, bytes) in [("random", random), ("empty", []), ("json", json), ("short", [0x7B])] {
                 fixture.replace(name, with: bytes)
                 let error = open()
                 guard case .notSnapshotFile(file: name, let found)? = error else {

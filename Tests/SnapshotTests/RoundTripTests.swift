@@ -97,10 +97,10 @@ final class RoundTripTests: XCTestCase {
         // Restore leaves zero pages alone (the caller's memory is fresh) unless asked to zero them.
         let reader = try SnapshotReader(directory: f.directory)
         let dirty = GuestBuffer(size: 32 << 20)
-        dirty.buffer.initializeMemory(as: UInt8.self, repeating: 0xAA)
+        dirty.fill(0xAA)
         let other = GuestBuffer(size: 8 << 20)
         try reader.restoreMemory(into: [(0, dirty.buffer), (0x2_0000_0000, other.buffer)])
-        XCTAssertTrue(dirty.buffer.allSatisfy { $0 == 0xAA })
+        XCTAssertTrue(dirty.allBytes(0xAA))
         try reader.restoreMemory(into: [(0, dirty.buffer), (0x2_0000_0000, other.buffer)], zeroFill: true)
         XCTAssertTrue(dirty.sameBytes(as: memory))
     }

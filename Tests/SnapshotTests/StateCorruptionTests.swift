@@ -20,6 +20,12 @@ final class StateCorruptionTests: XCTestCase {
         return expectSnapshotError(what, line: line) { _ = try SnapshotReader(directory: fixture.directory) }
     }
 
+    private func openFlipped(at offset: Int, mask: UInt8 = 0x10, line: UInt = #line) -> SnapshotError? {
+        fixture.flip("state.bin", at: offset, mask: mask)
+        defer { fixture.flip("state.bin", at: offset, mask: mask) }
+        return expectSnapshotError("offset \(offset)", line: line) { _ = try SnapshotReader(directory: fixture.directory) }
+    }
+
     private func sectionRecord(_ id: String) throws -> (offset: Int, payload: Range<Int>) {
         fixture.replace("state.bin", with: original)
         let info = try XCTUnwrap(SnapshotReader(directory: fixture.directory).sections.first { $0.id == id })
@@ -29,8 +35,10 @@ final class StateCorruptionTests: XCTestCase {
 
     func testTruncationAtEveryOffsetIsReportedWhereItHappens() throws {
         let vcpu1 = try sectionRecord("vcpu-1")
-        for length in 0..<original.count {
-            guard let error = open(with: Array(original.prefix(length)), "length \(length)") else { continue }
+        for length in (0..<original.count).reversed() {
+            fixture.truncate("state.bin", to: length)
+            guard let error = expectSnapshotError("length \(length)", { _ = try SnapshotReader(directory: fixture.directory) })
+            else { continue }
             XCTAssertEqual(error.file, "state.bin", "length \(length): \(error)")
             switch length {
             case 0:
@@ -50,9 +58,7 @@ final class StateCorruptionTests: XCTestCase {
 
     func testEveryFlippedByteIsDetected() {
         for offset in 0..<original.count {
-            var bytes = original
-            bytes[offset] ^= 0x10
-            guard let error = open(with: bytes, "offset \(offset)") else { continue }
+            guard let error = openFlipped(at: offset) else { continue }
             XCTAssertEqual(error.file, "state.bin", "offset \(offset): \(error)")
         }
     }
@@ -86,7 +92,8 @@ final class StateCorruptionTests: XCTestCase {
             let error = open(with: bytes, "offset \(offset)")
             switch offset {
             case 0..<8: guard case .notSnapshotFile(file: "state.bin", _)? = error else { return XCTFail("\(offset): \(String(describing: error))") }
-            case 8..<12: guard case .newerVersion(file: "state.bin", _, supported: 1)? = error else { return XCTFail("\(offset): \(String(describing: error))") }
+            case 8: XCTAssertEqual(error, .unsupportedVersion(file: "state.bin", version: 0))
+            case 9..<12: guard case .newerVersion(file: "state.bin", _, supported: 1)? = error else { return XCTFail("\(offset): \(String(describing: error))") }
             default: XCTAssertEqual(error, .checksumMismatch(file: "state.bin", place: .header), "offset \(offset)")
             }
         }

@@ -152,6 +152,11 @@ public final class GuestProcess: @unchecked Sendable {
             if Date() > deadline { return nil }
             usleep(10_000)
         }
+        // The output pipe may still hold the last lines: wait for its end (children could keep it open).
+        lock.lock()
+        let drained = Date().addingTimeInterval(2)
+        while !eof && lock.wait(until: drained) {}
+        lock.unlock()
         return process.terminationStatus
     }
 

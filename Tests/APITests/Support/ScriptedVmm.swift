@@ -17,7 +17,6 @@ final class ScriptedVmm: VmmCommandHandling {
     }
 
     private let state = Mutex(State())
-    private let received = Mutex(0)
 
     /// Every command in the order it arrived.
     var commands: [VmmCommand] { state.withLock { $0.commands } }

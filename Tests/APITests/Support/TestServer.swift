@@ -1,7 +1,6 @@
 import API
 import Foundation
 import Logging
-import XCTest
 
 /// A real `APIServer` on a socket in a fresh temporary directory, answering with a `ScriptedVmm`.
 final class TestServer: Sendable {
@@ -10,7 +9,7 @@ final class TestServer: Sendable {
     let vmm = ScriptedVmm()
     let server = APIServer(logger: Logger(label: "api-tests"))
 
-    init(file: StaticString = #filePath, line: UInt = #line) throws {
+    init() throws {
         directory = NSTemporaryDirectory() + "api-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         socket = directory + "/api.sock"
         try server.start(socket: .path(socket), handler: vmm)

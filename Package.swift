@@ -19,6 +19,7 @@ let package = Package(
         // C only where Swift cannot go: ioctl, linux/kvm.h constants, signals.
         .target(name: "CKVM"),
         .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
+        .systemLibrary(name: "CDBus", pkgConfig: "dbus-1", providers: [.apt(["libdbus-1-dev"])]),
         // Typed Swift over /dev/kvm: system, VM, vCPU, memory slots, irq lines, irqfd/ioeventfd, dirty log.
         .target(name: "Hypervisor", dependencies: ["CKVM"]),
         // Guest RAM: host mappings (anonymous or memfd), the guest physical layout, bounds-checked access.
@@ -34,7 +35,14 @@ let package = Package(
         .target(name: "Snapshot", dependencies: ["CZstd"]),
         // The virtual machine monitor: builds a VM from a VmConfig, runs vCPU threads, owns its lifecycle.
         .target(name: "VMM", dependencies: [
-            "Hypervisor", "Memory", "Boot", "Devices", "Config", "Snapshot",
+            "Hypervisor", "Memory", "Boot", "Devices", "Config", "Snapshot", "Migration",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        // Live migration wire protocol and transports (UNIX, TCP), independent of KVM.
+        .target(name: "Migration", dependencies: ["Config", "CZstd"]),
+        // The D-Bus frontend (org.cloudhypervisor.DBusApi1) over libdbus-1, on its own thread.
+        .target(name: "DBusAPI", dependencies: [
+            "VMM", "Config", "CDBus",
             .product(name: "Logging", package: "swift-log"),
         ]),
         // The REST frontend: HTTP/1.1 over a UNIX socket (SwiftNIO), turning requests into VmmCommands.
@@ -53,7 +61,7 @@ let package = Package(
             .product(name: "NIOHTTP1", package: "swift-nio"),
         ]),
         .executableTarget(name: "cloud-hypervisor", dependencies: [
-            "VMM", "Config", "API",
+            "VMM", "Config", "API", "DBusAPI",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -78,5 +86,7 @@ let package = Package(
         .testTarget(name: "APITests", dependencies: ["API", "VMM", "Config", "TestSupport"]),
         .testTarget(name: "ClientTests", dependencies: ["CloudHypervisorClient", "Config", "TestSupport"]),
         .testTarget(name: "SnapshotTests", dependencies: ["Snapshot", "TestSupport"]),
+        .testTarget(name: "MigrationTests", dependencies: ["Migration", "VMM", "Config", "TestSupport"]),
+        .testTarget(name: "DBusAPITests", dependencies: ["DBusAPI", "VMM", "Config", "TestSupport"]),
     ]
 )

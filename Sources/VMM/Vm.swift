@@ -10,12 +10,15 @@ import Memory
 /// Why a VM could not be built or run. Messages are shown to users verbatim.
 public enum VmError: Error, CustomStringConvertible {
     case invalidConfig(ValidationError)
+    case unsupportedDevices([String])
     case kvm(String)
     case boot(String)
 
     public var description: String {
         switch self {
         case let .invalidConfig(e): return "invalid VM configuration: \(e)"
+        case let .unsupportedDevices(kinds):
+            return "this VMM does not implement these devices yet: \(kinds.joined(separator: ", ")) (virtio and PCI devices are being built)"
         case let .kvm(m): return m
         case let .boot(m): return m
         }
@@ -55,6 +58,17 @@ public final class Vm: @unchecked Sendable {
         } catch let e as ValidationError {
             throw VmError.invalidConfig(e)
         }
+        // A configured device that is not built would leave the guest without it, silently: refuse instead.
+        let requested: [(String, Bool)] = [
+            ("disks", !(config.disks ?? []).isEmpty), ("net", !(config.net ?? []).isEmpty),
+            ("fs", !(config.fs ?? []).isEmpty), ("pmem", !(config.pmem ?? []).isEmpty),
+            ("devices", !(config.devices ?? []).isEmpty), ("user_devices", !(config.user_devices ?? []).isEmpty),
+            ("vdpa", !(config.vdpa ?? []).isEmpty), ("vsock", config.vsock != nil),
+            ("balloon", config.balloon != nil), ("generic_vhost_user", !(config.generic_vhost_user ?? []).isEmpty),
+            ("tpm", config.tpm != nil),
+        ]
+        let unsupported = requested.filter(\.1).map(\.0)
+        if !unsupported.isEmpty { throw VmError.unsupportedDevices(unsupported) }
         self.config = config
         guard let payload = config.payload, let kernel = payload.kernel else {
             throw VmError.invalidConfig(.noKernel)

@@ -274,14 +274,21 @@ public final class Vmm: VmmCommandHandling, @unchecked Sendable {
             return .failure(.invalidTransition(operation, from: state, to: .Running))
         }
         events.emit("vm", "booting")
+        // CH's defaults add virtio-console and virtio-rng; until virtio lands the guest has neither.
+        logger.notice("virtio-console and virtio-rng are not implemented yet: the guest gets the serial port only")
         do {
             try launch(config: config, origin: .boot, paused: false)
             events.emit("vm", "booted")
             return .success(())
         } catch let error as VmError {
             state = .Created
-            if case let .invalidConfig(e) = error {
+            switch error {
+            case let .invalidConfig(e):
                 return .failure(VmmError(e.isConflict ? .conflict : .badRequest, [operation, "\(e)"]))
+            case .unsupportedDevices:
+                return .failure(VmmError(.badRequest, [operation, "\(error)"]))
+            default:
+                break
             }
             return .failure(VmmError(.internalError, [operation, "\(error)"]))
         } catch {

@@ -60,3 +60,24 @@ final class CommandLineErrorTests: XCTestCase {
         try expectError(["--kernel", kernel, "--log-file", "/nonexistent/dir/log"], mentioning: ["/nonexistent/dir/log"])
     }
 }
+
+/// Devices this VMM does not build yet are refused, never silently left out of the guest.
+final class UnsupportedDeviceTests: XCTestCase {
+    func testConfiguredDiskIsRefusedAtBoot() throws {
+        try Require.kvm()
+        try Require.checkguest()
+        _ = try Require.tool("curl")
+        let dir = try ScratchDirectory()
+        let socket = dir.file("api.sock")
+        let vmm = try GuestProcess.vmm(["--api-socket", "path=\(socket)"])
+        defer { vmm.stop() }
+        let api = RESTClient(socket: socket)
+        try api.waitUntilUp()
+        let body = #"{"payload":{"kernel":"\#(Paths.checkguest.path)"},"disks":[{"path":"/tmp/x.raw"}],"net":[{"mac":"12:34:56:78:90:01"}]}"#
+        XCTAssertEqual(try api.put("vm.create", body).status, 204, "create only stores the config, as CH")
+        let boot = try api.put("vm.boot")
+        XCTAssertEqual(boot.status, 400, boot.body)
+        XCTAssertTrue(boot.body.contains("disks") && boot.body.contains("net"), boot.body)
+        XCTAssertEqual(try api.get("vmm.ping").status, 200)
+    }
+}

@@ -2,9 +2,11 @@
 // is missing, and `Option` fields of structs without `skip_serializing_none` are written as `null`.
 
 extension KeyedDecodingContainer {
-    /// The value under `key`, or CH's default when the key is missing or `null`.
+    /// The value under `key`, or CH's default when the key is missing. An explicit `null` for a non-optional
+    /// field is an error, as with serde's `#[serde(default)]` (only a missing key takes the default).
     func decode<T: Decodable>(_ key: Key, default value: @autoclosure () -> T) throws -> T {
-        try decodeIfPresent(T.self, forKey: key) ?? value()
+        guard contains(key) else { return value() }
+        return try decode(T.self, forKey: key)
     }
 
     /// A file descriptor number that crossed a process boundary inside JSON. CH never trusts those

@@ -113,3 +113,15 @@ final class VmConfigTests: XCTestCase {
         XCTAssertEqual(try JSONDecoder().decode(VmConfig.self, from: data), c)
     }
 }
+
+final class NullHandlingTests: XCTestCase {
+    /// serde's `#[serde(default)]` takes the default for a missing key only: `null` is a type error.
+    func testExplicitNullForNonOptionalFieldIsRejected() {
+        let body = #"{"payload":{"kernel":"/k"},"landlock_enable":null}"#
+        XCTAssertThrowsError(try JSONDecoder().decode(VmConfig.self, from: Data(body.utf8)))
+        let ok = #"{"payload":{"kernel":"/k"}}"#
+        XCTAssertNoThrow(try JSONDecoder().decode(VmConfig.self, from: Data(ok.utf8)))
+        let optionalNull = #"{"payload":{"kernel":"/k","initramfs":null}}"#
+        XCTAssertNoThrow(try JSONDecoder().decode(VmConfig.self, from: Data(optionalNull.utf8)))
+    }
+}

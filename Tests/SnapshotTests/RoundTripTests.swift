@@ -57,7 +57,11 @@ final class RoundTripTests: XCTestCase {
         XCTAssertEqual(reader.memorySummary.zeroPages, f.stats.zeroPages)
         XCTAssertEqual(reader.memorySummary.storedBytes, f.stats.storedBytes)
         XCTAssertEqual(reader.memorySummary.fileSize, UInt64(size))
-        let restored = try reader.restoreMemory(into: f.ranges.map { ($0.guestAddress, GuestBuffer(size: $0.memory.buffer.count).buffer) })
+        // The destinations must outlive the restore: a temporary's `.buffer` would point at freed memory.
+        let targets = f.ranges.map { GuestBuffer(size: $0.memory.buffer.count) }
+        let restored = try withExtendedLifetime(targets) {
+            try reader.restoreMemory(into: zip(f.ranges, targets).map { ($0.0.guestAddress, $0.1.buffer) })
+        }
         XCTAssertEqual(restored.zeroPages, f.stats.zeroPages)
         XCTAssertEqual(restored.chunks, f.stats.chunks)
     }

@@ -78,3 +78,36 @@ final class CheckguestBootTests: XCTestCase {
         XCTAssertEqual(guest.waitForExit(timeout: 10), 0)
     }
 }
+
+/// Each way a guest resets the machine reboots it in the same process; `--no-shutdown` keeps the VMM up.
+final class ResetPathTests: XCTestCase {
+    override func setUpWithError() throws {
+        try Require.kvm()
+        try Require.checkguest()
+    }
+
+    func testEveryResetPathReboots() throws {
+        for path in ["acpi", "kbd", "triple"] {
+            let guest = try GuestProcess.checkguest(cpus: 1, cmdline: "workload=reboot reset=\(path)")
+            for _ in 0..<2 { try guest.waitFor(#"^GUEST-BOOTED cpus=1 "#, timeout: 20) }
+            XCTAssertTrue(guest.process.isRunning, "reset=\(path)")
+            guest.stop()
+        }
+    }
+
+    func testNoShutdownKeepsTheVMMAfterPowerOff() throws {
+        _ = try Require.tool("curl")
+        let dir = try ScratchDirectory()
+        let socket = dir.file("api.sock")
+        let guest = try GuestProcess.checkguest(cpus: 1, cmdline: "workload=poweroff",
+                                                extra: ["--no-shutdown", "--api-socket", "path=\(socket)"])
+        defer { guest.stop() }
+        try guest.waitFor(#"^POWEROFF"#, timeout: 20)
+        let api = RESTClient(socket: socket)
+        try api.waitUntilUp()
+        Thread.sleep(forTimeInterval: 0.5)
+        XCTAssertTrue(guest.process.isRunning, "--no-shutdown must keep the VMM running")
+        let info = try api.get("vm.info")
+        XCTAssertTrue(info.body.contains(#""state":"Shutdown""#), info.body)
+    }
+}

@@ -2,6 +2,7 @@ import Glibc
 import API
 import ArgumentParser
 import Config
+import DBusAPI
 import Foundation
 import Hypervisor
 import Logging
@@ -30,6 +31,9 @@ struct CloudHypervisor: ParsableCommand {
     @Option(name: .customLong("api-socket"), help: "path=<socket path>|fd=<fd> (default /run/user/<uid>/cloud-hypervisor.<pid>).") var apiSocket: String?
     @Option(name: .customLong("event-monitor"), help: "path=<file>|fd=<fd>: write lifecycle events as JSON.") var eventMonitor: String?
     @Option(help: "source_url=file:///<snapshot dir>,prefault=on|off,resume=true|false: restore a snapshot.") var restore: String?
+    @Option(name: .customLong("dbus-service-name"), help: "Well-known name to own on D-Bus: serves the D-Bus API (org.cloudhypervisor.DBusApi1).") var dbusServiceName: String?
+    @Option(name: .customLong("dbus-object-path"), help: "Object path of the D-Bus API (default \(DBusOptions.defaultObjectPath)).") var dbusObjectPath: String?
+    @Flag(name: .customLong("dbus-system-bus"), help: "Serve the D-Bus API on the system bus instead of the session bus.") var dbusSystemBus = false
 
     func run() throws {
         FDLogHandler.markProcessStart()
@@ -49,10 +53,13 @@ struct CloudHypervisor: ParsableCommand {
         let socket: APISocket
         let events: EventMonitor
         let restoreConfig: RestoreConfig?
+        let dbusOptions: DBusOptions?
         do {
             socket = try apiSocket.map(APISocket.parse) ?? .default
             events = try eventMonitor.map(Self.openEventMonitor) ?? EventMonitor()
             restoreConfig = try restore.map(RestoreConfig.parse)
+            dbusOptions = try DBusOptions.commandLine(serviceName: dbusServiceName, objectPath: dbusObjectPath,
+                                                      systemBus: dbusSystemBus)
         } catch {
             fail("\(error)")
         }
@@ -63,6 +70,14 @@ struct CloudHypervisor: ParsableCommand {
         vmm.keepRunningAfterGuestShutdown = noShutdown
         SignalHandling.forward([SIGTERM, SIGINT], to: vmm)
         signal(SIGPIPE, SIG_IGN)
+        // Before the VMM starts, so its first event ("starting") is relayed too.
+        let dbus: DBusService?
+        do {
+            dbus = try dbusOptions.map { try DBusService.start($0, handler: vmm, events: events, logger: logger) }
+        } catch {
+            fail("\(error)")
+        }
+        defer { dbus?.stop() }
         vmm.start()
         let server = APIServer(logger: logger)
         do {

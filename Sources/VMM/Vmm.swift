@@ -4,6 +4,7 @@ import Foundation
 import Glibc
 import Hypervisor
 import Logging
+import Memory
 
 /// The single control loop that owns the VM and answers every command, one at a time, on its own thread.
 ///
@@ -17,24 +18,28 @@ public final class Vmm: VmmCommandHandling, @unchecked Sendable {
         case platformReset(generation: Int)
         case platformShutdown(generation: Int)
         case terminate(signal: Int32)
+        case migration(MigrationMessage)
     }
 
     /// Keep the process up after the guest powers off (`--no-shutdown`).
     public var keepRunningAfterGuestShutdown = false
     public let events: EventMonitor
-    private let mailbox = Mailbox<Message>()
-    private let kvm: KVM
+    let mailbox = Mailbox<Message>()
+    let kvm: KVM
     /// The serial port's host side, made from the VM's config at its first boot and kept across reboots.
     private var console: ConsoleIO?
-    private let logger: Logger
-    private var config: VmConfig?
-    private var vm: Vm?
-    private var state: VmState = .Created
+    let logger: Logger
+    var config: VmConfig?
+    var vm: Vm?
+    var state: VmState = .Created
     /// Bumped whenever a VM is built or torn down, so late events of a torn-down VM are ignored.
     private var generation = 0
-    private var exitCode: Int32?
+    var exitCode: Int32?
     private let exited = DispatchSemaphore(value: 0)
     private var finalCode: Int32 = 0
+    /// Live migrations in flight (loop thread only), and their progress for any thread.
+    var migrations = MigrationSlots()
+    let migrationProgressStore = MigrationProgressStore()
 
     public init(kvm: KVM, events: EventMonitor = EventMonitor(), logger: Logger) {
         self.kvm = kvm
@@ -82,15 +87,19 @@ public final class Vmm: VmmCommandHandling, @unchecked Sendable {
     public func terminate(signal: Int32) { mailbox.post(.terminate(signal: signal)) }
 
     static let ping = VmmPingResponse(build_version: BuildInfo.version, version: BuildInfo.version,
-                                      pid: Int64(getpid()), features: ["kvm"])
+                                      pid: Int64(getpid()), features: ["kvm", "dbus_api"])
 
     // MARK: the loop
 
     private func loop() -> Int32 {
         while exitCode == nil {
             switch mailbox.take() {
+            case let .command(.receiveMigration(request), reply):
+                receiveMigration(request, reply: reply)
             case let .command(command, reply):
                 reply(handle(command))
+            case let .migration(message):
+                handle(message)
             case let .vcpu(event, gen) where gen == generation:
                 handle(event)
             case let .platformReset(gen) where gen == generation:
@@ -130,6 +139,7 @@ public final class Vmm: VmmCommandHandling, @unchecked Sendable {
     }
 
     private func handle(_ command: VmmCommand) -> Result<VmmResponse, VmmError> {
+        if let conflict = migrationConflict(command) { return .failure(conflict) }
         switch command {
         case .ping:
             return .success(.ping(Self.ping))
@@ -202,10 +212,10 @@ public final class Vmm: VmmCommandHandling, @unchecked Sendable {
             return restore(request)
         case .coredump:
             return .failure(.notSupported("The VM could not be coredumped", "Guest coredump"))
-        case .sendMigration:
-            return .failure(.notSupported("The VM could not be migrated", "Live migration"))
+        case let .sendMigration(request):
+            return sendMigration(request)
         case .receiveMigration:
-            return .failure(.notSupported("The VM could not receive a migration", "Live migration"))
+            preconditionFailure("the loop answers receive-migration itself, when the VM has arrived")
         case .resize:
             return .failure(.notSupported("The VM could not be resized", "Resizing"))
         case .resizeZone:
@@ -298,7 +308,8 @@ public final class Vmm: VmmCommandHandling, @unchecked Sendable {
     }
 
     /// Builds a VM from `config` (booting or restoring), attaches the console and starts its vCPUs.
-    private func launch(config: VmConfig, origin: Vm.Origin, paused: Bool) throws {
+    /// `ram`: guest memory an incoming migration has already filled.
+    func launch(config: VmConfig, origin: Vm.Origin, paused: Bool, ram: GuestMemory? = nil) throws {
         generation += 1
         let gen = generation
         if console == nil || console?.mode != config.serial.mode {
@@ -306,7 +317,7 @@ public final class Vmm: VmmCommandHandling, @unchecked Sendable {
             if let path = console?.path, config.serial.mode == .Pty { logger.notice("serial pty: \(path)") }
         }
         let vm = try Vm(config: config, kvm: kvm, console: console,
-                        platform: PlatformEvents(mailbox: mailbox, generation: gen), origin: origin)
+                        platform: PlatformEvents(mailbox: mailbox, generation: gen), origin: origin, ram: ram)
         console?.attach(vm.serialInput)
         let box = mailbox
         vm.start(paused: paused, logger: logger) { event in box.post(.vcpu(event, generation: gen)) }
@@ -329,7 +340,8 @@ public final class Vmm: VmmCommandHandling, @unchecked Sendable {
         return result
     }
 
-    private func teardown() {
+    func teardown() {
+        cancelMigrations()
         console?.attach(nil)
         vm?.stop()
         vm = nil

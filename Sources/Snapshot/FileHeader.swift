@@ -5,6 +5,8 @@ struct FileHeader {
 
     let magic: UInt64
     let snapshotID: UInt64
+    /// The version the file was written with (≤ `SnapshotFormat.version`).
+    var version: UInt32 = SnapshotFormat.version
 
     func encode() -> [UInt8] {
         var w = ByteWriter(capacity: Self.size)
@@ -55,7 +57,7 @@ struct FileHeader {
         guard flags == 0 else {
             throw SnapshotError.corrupt(file: file, place: .header, problem: "unknown flags \(hex(flags))")
         }
-        return FileHeader(magic: magic, snapshotID: bytes.le(16))
+        return FileHeader(magic: magic, snapshotID: bytes.le(16), version: version)
     }
 
     private static func describeMagic(_ found: UInt64, bytes: UnsafeRawBufferPointer, fileSize: UInt64) -> String {

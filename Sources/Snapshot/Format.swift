@@ -13,8 +13,10 @@ public enum SnapshotFormat {
     /// Memory is scanned for zero pages at this granularity (the x86 base page).
     public static let pageSize = 4096
 
-    /// Default memory chunk: 2 MiB (512 pages) — see FORMAT.md "Chunk size" for the measurements.
-    public static let defaultChunkSize = 2 << 20
+    /// Default memory chunk: 4 MiB (1024 pages). Larger chunks mean larger zstd frames (faster, smaller:
+    /// 1 MiB → 4 MiB gains ≈ 10 % speed and 4 % size on guest-like memory; 8 MiB gains nothing more) but
+    /// more memory in flight and coarser restore parallelism — see FORMAT.md "Chunk size".
+    public static let defaultChunkSize = 4 << 20
     /// Chunk sizes a reader accepts: whole pages, 64 KiB … 64 MiB.
     static let chunkSizeLimits = (64 << 10)...(64 << 20)
 

@@ -43,7 +43,7 @@ enum MemoryFileWriter {
         var recordOffsets: [UInt64] = []
         recordOffsets.reserveCapacity(plan.count)
         try OrderedPipeline.run(
-            count: plan.count, threads: max(1, threads),
+            count: plan.count, threads: max(1, min(threads, 64)),
             bufferSize: ChunkRecordLayout.maxRecordLength(chunkSize: chunkSize), name: "snapshot-compress",
             makeProducer: {
                 let encoder = try ChunkEncoder(compression: compression, chunkSize: chunkSize)

@@ -5,6 +5,8 @@ public struct MemoryStats: Sendable, Equatable, CustomStringConvertible {
     /// Size of `memory.bin`.
     public var bytesOut: UInt64 = 0
     public var pages: UInt64 = 0
+    /// Zero pages skipped (not stored). Zero pages in short gaps between data pages are stored inside the
+    /// surrounding zstd frame instead (see FORMAT.md, "Writer policy") and are not counted.
     public var zeroPages: UInt64 = 0
     /// Page data as stored (compressed or raw), without record headers.
     public var storedBytes: UInt64 = 0
@@ -32,6 +34,7 @@ public struct RestoreStats: Sendable, Equatable, CustomStringConvertible {
     public var bytesRead: UInt64 = 0
     /// Guest bytes written (non-zero pages).
     public var bytesRestored: UInt64 = 0
+    /// Skipped zero pages (left alone, or zeroed with `zeroFill`).
     public var zeroPages: UInt64 = 0
     public var chunks: Int = 0
     public var seconds: Double = 0

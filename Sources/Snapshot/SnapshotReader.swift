@@ -7,6 +7,7 @@ import Foundation
 /// Memory chunks are verified as they are restored (before the guest can run) or by `verifyAll()`.
 public final class SnapshotReader: @unchecked Sendable {
     public let directory: URL
+    /// The format version of the files (this build reads 1…`SnapshotFormat.version`).
     public let formatVersion: UInt32
     /// Random id written into both binary files, so that files of different snapshots are never mixed.
     public let snapshotID: UInt64
@@ -32,7 +33,7 @@ public final class SnapshotReader: @unchecked Sendable {
         }
         let stateBytes = try stateIO.read(count: Int(stateSize), at: 0)
         let state = try stateBytes.withUnsafeBytes { try StateFileReader(bytes: $0) }
-        formatVersion = SnapshotFormat.version
+        formatVersion = state.header.version
         snapshotID = state.header.snapshotID
         created = Date(timeIntervalSince1970: TimeInterval(state.bindings.createdUnixTime))
         sections = state.sections.map(\.info)

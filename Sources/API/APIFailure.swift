@@ -24,12 +24,12 @@ struct APIFailure: Error, Sendable, Equatable {
         case .internalError: .internalServerError
         case .tooManyRequests: .tooManyRequests
         }
-        return APIFailure(status, ["Error from API"] + error.chain)
+        return APIFailure(status, error.apiChain)
     }
 
-    /// The body is not valid JSON or does not fit the endpoint's type (serde's message in CH).
-    static func deserialize(_ detail: String) -> APIFailure {
-        APIFailure(.badRequest, ["Failed to deserialize JSON", detail])
+    /// The body is not valid JSON or does not fit the endpoint's type.
+    static func deserialize(_ failure: APIDecodingFailure) -> APIFailure {
+        APIFailure(.badRequest, failure.chain)
     }
 
     /// Wrong method, missing body, or a body where none is allowed. CH answers 400 to all of these and

@@ -1,5 +1,6 @@
 import Foundation
 import NIOHTTP1
+import VMM
 
 /// What the server sends back for one request. Every response is JSON (CH sets `Content-Type:
 /// application/json` even on 204), so only the status and the body bytes vary.
@@ -13,13 +14,14 @@ struct APIResponse: Sendable, Equatable {
     static let emptyOK = APIResponse(status: .ok, body: [])
 
     static func json(_ value: some Encodable, status: HTTPResponseStatus = .ok) -> APIResponse {
-        let encoder = JSONEncoder()
-        // serde does not escape '/', and paths are in most bodies.
-        encoder.outputFormatting = .withoutEscapingSlashes
         do {
-            return APIResponse(status: status, body: Array(try encoder.encode(value)))
+            return APIResponse(status: status, body: Array(try APIJSON.encode(value)))
         } catch {
-            return APIFailure(.internalServerError, ["Internal Server Error", "Cannot encode the response: \(error)"]).response
+            return cannotEncode(error)
         }
+    }
+
+    static func cannotEncode(_ error: any Error) -> APIResponse {
+        APIFailure(.internalServerError, ["Internal Server Error", "Cannot encode the response: \(error)"]).response
     }
 }

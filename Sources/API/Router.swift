@@ -1,3 +1,4 @@
+import Foundation
 import NIOHTTP1
 import VMM
 
@@ -26,29 +27,26 @@ struct Router: Sendable {
               let endpoint = Endpoint.all[String(request.path.dropFirst(Endpoint.prefix.count))] else {
             throw .notFound(path: request.path)
         }
-        let name = request.path.dropFirst(Endpoint.prefix.count)
+        let name = endpoint.shared.name
         guard request.method == endpoint.method else {
             throw .badRequest("\(name) takes \(endpoint.method.rawValue), not \(request.method.rawValue)")
         }
-        switch endpoint.input {
-        case let .none(command):
-            guard request.body == nil else { throw .badRequest("\(name) takes no request body") }
-            return (endpoint, command)
-        case let .ignored(command):
-            return (endpoint, command)
-        case let .json(decode):
-            guard let body = request.body else { throw .badRequest("\(name) needs a JSON request body") }
-            return (endpoint, try decode(JSONBody(bytes: body)))
+        switch endpoint.shared.body {
+        case .none: guard request.body == nil else { throw .badRequest("\(name) takes no request body") }
+        case .ignored: break
+        case .required: guard request.body != nil else { throw .badRequest("\(name) needs a JSON request body") }
+        }
+        switch endpoint.shared.command(request.body.map { Data($0.readableBytesView) }) {
+        case let .success(command): return (endpoint, command)
+        case let .failure(failure): throw .deserialize(failure)
         }
     }
 
     static func response(to answer: VmmResponse, emptySuccess: APIResponse) -> APIResponse {
-        switch answer {
-        case .none: emptySuccess
-        case let .ping(pong): .json(pong)
-        case let .info(info): .json(info)
-        case let .counters(counters): .json(counters)
-        case let .deviceAdded(device): device.map { .json($0) } ?? .noContent
+        do {
+            return try APIJSON.body(of: answer).map { APIResponse(status: .ok, body: Array($0)) } ?? emptySuccess
+        } catch {
+            return .cannotEncode(error)
         }
     }
 }

@@ -1,3 +1,4 @@
+import Foundation
 import Logging
 import Synchronization
 import VMM
@@ -39,11 +40,9 @@ final class APIObject: Sendable {
             return true
         }
         let command: VmmCommand
-        do {
-            command = try method.command(from: call)
-        } catch {
-            fail(call, error)
-            return true
+        switch method.command(from: call) {
+        case let .success(decoded): command = decoded
+        case let .failure(failure): fail(call, .deserialize(failure)); return true
         }
         logger.debug("D-Bus call \(member)")
         inFlight.add(1, ordering: .relaxed)
@@ -59,24 +58,16 @@ final class APIObject: Sendable {
         switch result {
         case let .success(response):
             guard method.returnsString else { return reply(call.methodReturn()) }
-            guard let body = Self.body(of: response) else {
+            let body: Data?
+            do {
+                body = try APIJSON.body(of: response)
+            } catch {
                 return fail(call, DBusFailure(name: DBusFailure.failed, chain: ["Internal Server Error", "Cannot encode the \(method.name) response"]))
             }
-            reply(call.methodReturn(body))
+            // CH's Optional<String> sends "" where REST answers 204.
+            reply(call.methodReturn(body.map { String(decoding: $0, as: UTF8.self) } ?? ""))
         case let .failure(error):
             fail(call, .vmm(error))
-        }
-    }
-
-    /// The REST response body: JSON, or "" where REST answers 204 (CH's `Optional<String>` sends "").
-    private static func body(of response: VmmResponse) -> String? {
-        switch response {
-        case .none: ""
-        case let .ping(pong): JSONText.encode(pong)
-        case let .info(info): JSONText.encode(info)
-        case let .counters(counters): JSONText.encode(counters)
-        case let .deviceAdded(device?): JSONText.encode(device)
-        case .deviceAdded(nil): ""
         }
     }
 

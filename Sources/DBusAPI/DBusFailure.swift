@@ -13,12 +13,12 @@ struct DBusFailure: Error, Sendable, Equatable {
 
     /// The VMM refused or failed the command.
     static func vmm(_ error: VmmError) -> DBusFailure {
-        DBusFailure(name: failed, chain: ["Error from API"] + error.chain)
+        DBusFailure(name: failed, chain: error.apiChain)
     }
 
     /// The argument is not valid JSON or does not fit the method's type.
-    static func deserialize(_ detail: String) -> DBusFailure {
-        DBusFailure(name: failed, chain: ["Failed to deserialize JSON", detail])
+    static func deserialize(_ failure: APIDecodingFailure) -> DBusFailure {
+        DBusFailure(name: failed, chain: failure.chain)
     }
 
     /// The call's arguments do not match the method's signature.
@@ -27,5 +27,7 @@ struct DBusFailure: Error, Sendable, Equatable {
         return DBusFailure(name: invalidArgs, chain: ["Invalid arguments", "\(method.name) takes \(expected), not signature \"\(got)\""])
     }
 
-    var message: String { JSONText.encode(chain) ?? chain.joined(separator: ": ") }
+    var message: String {
+        (try? APIJSON.encode(chain)).map { String(decoding: $0, as: UTF8.self) } ?? chain.joined(separator: ": ")
+    }
 }

@@ -1,33 +1,23 @@
-import Config
+import Foundation
 import VMM
 
-/// One method of `org.cloudhypervisor.DBusApi1`: a REST endpoint under CH's D-Bus name, with its
-/// argument (the REST body, as a JSON string) and whether it returns the REST response body.
+/// One method of `org.cloudhypervisor.DBusApi1`: a shared `APIEndpoint` under CH's D-Bus name, with CH's
+/// D-Bus signature: the body as one JSON string argument, and whether the reply carries the response body.
 struct DBusMethod: Sendable {
-    enum Input: Sendable {
-        /// No argument: the REST endpoint takes no body (or ignores it).
-        case none(VmmCommand)
-        /// One string, the endpoint's JSON body; `argument` names it in the introspection data (CH's
-        /// parameter names).
-        case json(argument: String, decode: @Sendable (String) throws(DBusFailure) -> VmmCommand)
-    }
-
     static let interface = "org.cloudhypervisor.DBusApi1"
 
+    let endpoint: APIEndpoint
+    /// `VmAddDisk` for `vm.add-disk`.
     let name: String
-    let input: Input
+    /// The JSON argument's name in the introspection data (CH's parameter names); nil: no argument.
+    let argument: String?
     /// Returns one string ("s"): the REST response body, "" where REST answers 204 without one.
     let returnsString: Bool
 
-    var inSignature: String {
-        if case .json = input { "s" } else { "" }
-    }
+    var inSignature: String { argument == nil ? "" : "s" }
 
-    func command(from call: Message) throws(DBusFailure) -> VmmCommand {
-        switch input {
-        case let .none(command): command
-        case let .json(_, decode): try decode(call.firstString ?? "")
-        }
+    func command(from call: Message) -> Result<VmmCommand, APIDecodingFailure> {
+        endpoint.command(argument == nil ? nil : Data((call.firstString ?? "").utf8))
     }
 
     /// Keyed by name.
@@ -36,49 +26,49 @@ struct DBusMethod: Sendable {
     /// CH's methods (vmm/src/api/dbus/mod.rs) with the same signatures, plus `VmNmi` and `VmResizeDisk`,
     /// which CH serves over REST only. CH's `VmAddGenericVhostUser` is absent, as is its REST endpoint.
     static let all: [DBusMethod] = [
-        action("VmmPing", .ping, returnsString: true),
-        action("VmmShutdown", .shutdownVmm),
+        method("vmm.ping", returnsString: true),
+        method("vmm.shutdown"),
 
-        json("VmAddDevice", "device_config", returnsString: true) { .addDevice(.device($0)) },
-        json("VmAddDisk", "disk_config", returnsString: true) { .addDevice(.disk($0)) },
-        json("VmAddFs", "fs_config", returnsString: true) { .addDevice(.fs($0)) },
-        json("VmAddNet", "net_config", returnsString: true) { .addDevice(.net($0)) },
-        json("VmAddPmem", "pmem_config", returnsString: true) { .addDevice(.pmem($0)) },
-        json("VmAddUserDevice", "vm_add_user_device", returnsString: true) { .addDevice(.userDevice($0)) },
-        json("VmAddVdpa", "vdpa_config", returnsString: true) { .addDevice(.vdpa($0)) },
-        json("VmAddVsock", "vsock_config", returnsString: true) { .addDevice(.vsock($0)) },
-        action("VmBoot", .boot),
-        json("VmCoredump", "vm_coredump_data", VmmCommand.coredump),
-        action("VmCounters", .counters, returnsString: true),
-        json("VmCreate", "vm_config", VmmCommand.create),
-        action("VmDelete", .delete),
-        action("VmInfo", .info, returnsString: true),
-        action("VmNmi", .nmi),
-        action("VmPause", .pause),
-        action("VmPowerButton", .powerButton),
-        action("VmReboot", .reboot),
-        json("VmReceiveMigration", "receive_migration_data", VmmCommand.receiveMigration),
-        json("VmRemoveDevice", "vm_remove_device", VmmCommand.removeDevice),
-        json("VmResize", "vm_resize", VmmCommand.resize),
-        json("VmResizeDisk", "vm_resize_disk", VmmCommand.resizeDisk),
-        json("VmResizeZone", "vm_resize_zone", VmmCommand.resizeZone),
-        json("VmRestore", "restore_config", VmmCommand.restore),
-        action("VmResume", .resume),
-        json("VmSendMigration", "send_migration_data", VmmCommand.sendMigration),
-        action("VmShutdown", .shutdown),
-        json("VmSnapshot", "vm_snapshot_config", VmmCommand.snapshot),
+        method("vm.add-device", "device_config", returnsString: true),
+        method("vm.add-disk", "disk_config", returnsString: true),
+        method("vm.add-fs", "fs_config", returnsString: true),
+        method("vm.add-net", "net_config", returnsString: true),
+        method("vm.add-pmem", "pmem_config", returnsString: true),
+        method("vm.add-user-device", "vm_add_user_device", returnsString: true),
+        method("vm.add-vdpa", "vdpa_config", returnsString: true),
+        method("vm.add-vsock", "vsock_config", returnsString: true),
+        method("vm.boot"),
+        method("vm.coredump", "vm_coredump_data"),
+        method("vm.counters", returnsString: true),
+        method("vm.create", "vm_config"),
+        method("vm.delete"),
+        method("vm.info", returnsString: true),
+        method("vm.nmi"),
+        method("vm.pause"),
+        method("vm.power-button"),
+        method("vm.reboot"),
+        method("vm.receive-migration", "receive_migration_data"),
+        method("vm.remove-device", "vm_remove_device"),
+        method("vm.resize", "vm_resize"),
+        method("vm.resize-disk", "vm_resize_disk"),
+        method("vm.resize-zone", "vm_resize_zone"),
+        method("vm.restore", "restore_config"),
+        method("vm.resume"),
+        method("vm.send-migration", "send_migration_data"),
+        method("vm.shutdown"),
+        method("vm.snapshot", "vm_snapshot_config"),
     ]
 
-    private static func action(_ name: String, _ command: VmmCommand, returnsString: Bool = false) -> DBusMethod {
-        DBusMethod(name: name, input: .none(command), returnsString: returnsString)
+    /// An argument is given exactly where the endpoint requires a body.
+    private static func method(_ endpoint: String, _ argument: String? = nil, returnsString: Bool = false) -> DBusMethod {
+        guard let shared = APIEndpoint.named[endpoint], (shared.body == .required) == (argument != nil) else {
+            preconditionFailure("D-Bus table out of step with APIEndpoint.all at \(endpoint)")
+        }
+        return DBusMethod(endpoint: shared, name: dbusName(endpoint), argument: argument, returnsString: returnsString)
     }
 
-    private static func json<Body: Decodable & SendableMetatype>(
-        _ name: String, _ argument: String, returnsString: Bool = false,
-        _ command: @escaping @Sendable (Body) -> VmmCommand
-    ) -> DBusMethod {
-        DBusMethod(name: name, input: .json(argument: argument, decode: { text throws(DBusFailure) in
-            command(try JSONText.decode(text))
-        }), returnsString: returnsString)
+    /// CH's D-Bus names: the REST name's words capitalised and run together.
+    private static func dbusName(_ endpoint: String) -> String {
+        endpoint.split(whereSeparator: { $0 == "." || $0 == "-" }).map { $0.prefix(1).uppercased() + $0.dropFirst() }.joined()
     }
 }

@@ -21,7 +21,7 @@ enum Introspection {
         ]
         for method in DBusMethod.all {
             var args = ""
-            if case let .json(argument, _) = method.input {
+            if let argument = method.argument {
                 args += #"<arg name="\#(argument)" type="s" direction="in"/>"#
             }
             if method.returnsString { args += #"<arg type="s" direction="out"/>"# }

@@ -87,7 +87,7 @@ final class DBusVMMErrorTests: XCTestCase {
     func testNoSessionBusIsAClearStartupError() throws {
         let dir = try ScratchDirectory()
         // No DBUS_SESSION_BUS_ADDRESS, no XDG_RUNTIME_DIR/bus, no X11 to autolaunch a bus from.
-        let vmm = try GuestProcess(executable: VMMBinary.path,
+        let vmm = try GuestProcess(executable: Paths.product("cloud-hypervisor").path,
                                    arguments: ["--api-socket", "path=\(dir.file("api.sock"))", "--dbus-service-name", BusClient.service],
                                    environment: ["PATH": "/usr/bin:/bin"])
         defer { vmm.stop() }
@@ -98,7 +98,7 @@ final class DBusVMMErrorTests: XCTestCase {
 
     func testAnObjectPathWithoutAServiceNameIsRefused() throws {
         let dir = try ScratchDirectory()
-        let vmm = try GuestProcess(executable: VMMBinary.path,
+        let vmm = try GuestProcess(executable: Paths.product("cloud-hypervisor").path,
                                    arguments: ["--api-socket", "path=\(dir.file("api.sock"))", "--dbus-object-path", "/a/b"])
         defer { vmm.stop() }
         XCTAssertEqual(vmm.waitForExit(timeout: 10), 1)

@@ -9,13 +9,13 @@ public enum Paths {
     /// The checkguest ELF, built by `make -C Tests/Guest` (scripts/setup does it).
     public static var checkguest: URL { root.appendingPathComponent("Tests/Guest/build/checkguest.elf") }
 
-    /// A built executable of this package (the debug build the tests were built with, else release).
+    /// A built executable of this package: the one built with the running tests (next to the test bundle,
+    /// whatever `--scratch-path` built it), else the debug build, else release.
     public static func product(_ name: String) -> URL {
-        for config in ["debug", "release"] {
-            let url = root.appendingPathComponent(".build/\(config)/\(name)")
-            if FileManager.default.isExecutableFile(atPath: url.path) { return url }
-        }
-        return root.appendingPathComponent(".build/debug/\(name)")
+        let bundle = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
+        let candidates = [bundle.deletingLastPathComponent().appendingPathComponent(name)]
+            + ["debug", "release"].map { root.appendingPathComponent(".build/\($0)/\(name)") }
+        return candidates.first { FileManager.default.isExecutableFile(atPath: $0.path) } ?? candidates[1]
     }
 
     /// Whether /dev/kvm can be opened read-write here.

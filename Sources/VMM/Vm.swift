@@ -52,7 +52,9 @@ public final class Vm: @unchecked Sendable {
     /// The MSRs saved with each vCPU: KVM's list plus the MTRRs.
     private let msrIndices: [UInt32]
 
-    public init(config: VmConfig, kvm: KVM, console: ConsoleIO?, platform: any VMControl, origin: Origin = .boot) throws {
+    /// `ram`: guest memory already mapped and filled (an incoming migration); nil maps new RAM.
+    public init(config: VmConfig, kvm: KVM, console: ConsoleIO?, platform: any VMControl, origin: Origin = .boot,
+                ram: GuestMemory? = nil) throws {
         do {
             try config.validate(maxVCPUsSupported: UInt32(max(kvm.checkExtension(KVM_CAP_MAX_VCPUS), 1)))
         } catch let e as ValidationError {
@@ -73,20 +75,14 @@ public final class Vm: @unchecked Sendable {
         guard let payload = config.payload, let kernel = payload.kernel else {
             throw VmError.invalidConfig(.noKernel)
         }
-        memory = try GuestMemory(size: config.memory.size,
-                                 options: MemoryOptions(shared: config.memory.shared,
-                                                        hugepages: config.memory.hugepages,
-                                                        prefault: config.memory.prefault))
+        memory = try ram ?? Vm.makeMemory(for: config)
         kvmVM = try kvm.createVM()
         try kvmVM.setTSSAddress(GuestLayout.kvmTSSAddress)
         try kvmVM.setIdentityMapAddress(GuestLayout.kvmIdentityMapAddress)
         // In-kernel PIC + IOAPIC + LAPIC and PIT: interrupts and timers never leave the kernel.
         try kvmVM.createIRQChip()
         try kvmVM.createPIT2()
-        for (slot, region) in memory.regions.enumerated() {
-            try kvmVM.setUserMemoryRegion(slot: UInt32(slot), guestAddress: region.guestBase,
-                                          size: region.size, host: region.host)
-        }
+        try Vm.registerMemory(memory, in: kvmVM, logDirty: false)
         devices = try DeviceManager(vm: kvmVM, memory: memory, config: config, console: console, control: platform)
         msrIndices = MSRList.toSave(kvmList: (try? kvm.msrIndexList()) ?? [])
 
@@ -127,6 +123,13 @@ public final class Vm: @unchecked Sendable {
                 try component.restore(saved.payload, version: saved.version)
             }
         }
+    }
+
+    /// Maps the guest RAM `config` describes (zero-filled).
+    static func makeMemory(for config: VmConfig) throws -> GuestMemory {
+        try GuestMemory(size: config.memory.size,
+                        options: MemoryOptions(shared: config.memory.shared, hugepages: config.memory.hugepages,
+                                               prefault: config.memory.prefault))
     }
 
     /// Every component with guest-visible state, in save/restore order: the KVM VM first (clock and

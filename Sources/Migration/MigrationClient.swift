@@ -1,0 +1,61 @@
+import Foundation
+
+/// The source's side of the protocol: each request is written whole, then its response is awaited, so
+/// a destination that refuses anything stops the migration at that message.
+public final class MigrationClient {
+    private let connection: Connection
+    /// Every byte written so far (headers, tables, pages, state).
+    public private(set) var bytesSent: UInt64 = 0
+
+    public init(connection: Connection) {
+        self.connection = connection
+    }
+
+    public func start() throws(MigrationError) {
+        let payload = StartMessage.encode()
+        try request(RequestHeader(.start, length: UInt64(payload.count), version: Limits.protocolVersion), payload)
+    }
+
+    /// The VmConfig as JSON.
+    public func sendConfig(_ json: Data) throws(MigrationError) {
+        try request(RequestHeader(.config, length: UInt64(json.count)), Array(json))
+    }
+
+    /// Page bytes for `ranges`, taken from `pages` (one buffer per range, same order and lengths).
+    public func sendMemory(_ ranges: [PageRange], pages: [UnsafeRawBufferPointer]) throws(MigrationError) {
+        let table = RangeTable.encode(ranges)
+        try request(RequestHeader(.memory, length: UInt64(table.count)), table, pages: pages)
+    }
+
+    public func sendZero(_ ranges: [PageRange]) throws(MigrationError) {
+        let table = RangeTable.encode(ranges)
+        try request(RequestHeader(.memoryZero, length: UInt64(table.count)), table)
+    }
+
+    public func sendState(_ sections: [StateSection]) throws(MigrationError) {
+        let payload = try StatePayload.encode(sections)
+        try request(RequestHeader(.state, length: UInt64(payload.count)), payload)
+    }
+
+    /// Asks the destination to start the VM (or keep it paused); its Ok means the VM now lives there.
+    public func complete(paused: Bool) throws(MigrationError) {
+        try request(RequestHeader(paused ? .completePaused : .complete, length: 0), [])
+    }
+
+    /// Tells the destination to discard what it received. Best effort: the connection may be gone.
+    public func abandon() {
+        try? request(RequestHeader(.abandon, length: 0), [])
+    }
+
+    private func request(_ header: RequestHeader, _ payload: [UInt8],
+                         pages: [UnsafeRawBufferPointer] = []) throws(MigrationError) {
+        let command = header.command
+        try connection.write(header.bytes + payload, then: pages, during: "sending \(command)")
+        bytesSent += UInt64(RequestHeader.size + payload.count) + pages.reduce(0) { $0 + UInt64($1.count) }
+        let response = try ResponseHeader(decoding: try connection.read(count: ResponseHeader.size,
+                                                                         during: "waiting for the answer to \(command)"))
+        guard response.status == .error else { return }
+        let message = try connection.read(count: Int(response.length), during: "reading the destination's error for \(command)")
+        throw .refused(command: command.description, reason: String(decoding: message, as: UTF8.self))
+    }
+}

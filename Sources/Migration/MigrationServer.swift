@@ -1,0 +1,143 @@
+import Foundation
+import Glibc
+
+/// What the destination does with a migration stream: where RAM goes, and how the VM is built.
+public protocol MigrationSink: AnyObject {
+    /// The source's VmConfig (JSON). Returns the zero-filled RAM that memory messages are written into.
+    func configure(_ config: Data) throws -> [MigrationRegion]
+    /// Every component's saved state; kept until `complete`.
+    func receivedState(_ sections: [StateSection]) throws
+    /// Builds the VM (left paused). Throwing refuses Complete, so the source keeps running its VM.
+    func complete() throws
+}
+
+/// The destination's side of the protocol: a state machine that checks every message before acting on
+/// it. Any violation is answered with an Error response naming it, then the connection is dropped.
+///
+/// Order: Start → Config → (Memory | MemoryZero)* → State → Complete | CompletePaused; Abandon at any
+/// point. Memory is read straight into guest RAM after its ranges were checked against the layout.
+public final class MigrationServer {
+    private let connection: Connection
+    private let sink: MigrationSink
+    private var regions: [MigrationRegion]?
+    private var haveState = false
+    /// Every byte read so far.
+    public private(set) var bytesReceived: UInt64 = 0
+    /// Called after each message that moved the migration on (for progress reporting).
+    public var onMessage: ((Command, UInt64) -> Void)?
+
+    public init(connection: Connection, sink: MigrationSink) {
+        self.connection = connection
+        self.sink = sink
+    }
+
+    /// Runs the protocol to its end. Returns whether the source asked for the VM to stay paused; the
+    /// VM must only be resumed by the caller after this returns (the Ok for Complete was delivered).
+    public func run() throws(MigrationError) -> Bool {
+        do throws(MigrationError) {
+            let first = try readHeader()
+            guard first.command == .start else {
+                throw MigrationError.protocolViolation("the first message must be Start, got \(first.command)")
+            }
+            try StartMessage.check(version: first.version, payload: try readPayload(first))
+            try respondOk()
+            while true {
+                let header = try readHeader()
+                if let paused = try handle(header) { return paused }
+                onMessage?(header.command, bytesReceived)
+            }
+        } catch {
+            respondError(error)
+            throw error
+        }
+    }
+
+    /// Carries out one message after Start; returns the paused flag once the migration is complete.
+    private func handle(_ header: RequestHeader) throws(MigrationError) -> Bool? {
+        switch header.command {
+        case .start:
+            throw .protocolViolation("Start may only be sent once")
+        case .config:
+            guard regions == nil else { throw .protocolViolation("Config may only be sent once") }
+            let json = try readPayload(header)
+            regions = try sinkCall("the VM configuration was not accepted") { try sink.configure(Data(json)) }
+        case .memory, .memoryZero:
+            guard let regions, !haveState else {
+                throw .protocolViolation("\(header.command) is only allowed between Config and State")
+            }
+            let ranges = try RangeTable.decode(try readPayload(header))
+            let targets = try ranges.map { (range) throws(MigrationError) in
+                guard let bytes = regions.hostBytes(for: range) else {
+                    throw .protocolViolation("\(header.command) range 0x\(String(range.gpa, radix: 16))+0x\(String(range.length, radix: 16)) is not inside this VM's RAM")
+                }
+                return bytes
+            }
+            for target in targets {
+                if header.command == .memory {
+                    try connection.read(into: target, during: "receiving guest memory")
+                    bytesReceived += UInt64(target.count)
+                } else {
+                    Self.zero(target)
+                }
+            }
+        case .state:
+            guard regions != nil, !haveState else { throw .protocolViolation("State must follow Config, once") }
+            let sections = try StatePayload.decode(try readPayload(header))
+            try sinkCall("the VM state was not accepted") { try sink.receivedState(sections) }
+            haveState = true
+        case .complete, .completePaused:
+            guard haveState else { throw .protocolViolation("\(header.command) before State") }
+            try sinkCall("the VM could not be started here") { try sink.complete() }
+            try respondOk()
+            return header.command == .completePaused
+        case .abandon:
+            try respondOk()
+            throw .cancelled("the source abandoned the migration")
+        case .memoryFd:
+            throw .protocolViolation("local migration (MemoryFd) is not supported by this VMM yet: migrate without local=on")
+        }
+        try respondOk()
+        return nil
+    }
+
+    /// Makes a range read as zero, writing only pages that are not zero already (fresh RAM stays unpopulated).
+    private static func zero(_ target: UnsafeMutableRawBufferPointer) {
+        let page = Int(Limits.pageSize)
+        for offset in stride(from: 0, to: target.count, by: page) where !isZeroPage(target.baseAddress! + offset) {
+            memset(target.baseAddress! + offset, 0, page)
+        }
+    }
+
+    private func sinkCall<T>(_ what: String, _ body: () throws -> T) throws(MigrationError) -> T {
+        do {
+            return try body()
+        } catch {
+            throw .failed("\(what): \(error)")
+        }
+    }
+
+    private func readHeader() throws(MigrationError) -> RequestHeader {
+        let raw = try connection.read(count: RequestHeader.size, during: "waiting for the next message")
+        bytesReceived += UInt64(RequestHeader.size)
+        return try RequestHeader(decoding: raw)
+    }
+
+    private func readPayload(_ header: RequestHeader) throws(MigrationError) -> [UInt8] {
+        let payload = try connection.read(count: Int(header.length), during: "receiving \(header.command)")
+        bytesReceived += header.length
+        return payload
+    }
+
+    private func respondOk() throws(MigrationError) {
+        try connection.write(ResponseHeader(.ok).bytes, during: "acknowledging")
+    }
+
+    /// Tells the source why we stop (best effort: the connection may already be gone).
+    private func respondError(_ error: MigrationError) {
+        if case .connectionLost = error { return }
+        if case .timedOut = error { return }
+        if case .cancelled = error { return }
+        let message = Array(error.description.utf8.prefix(Int(Limits.maxErrorBytes)))
+        try? connection.write(ResponseHeader(.error, length: UInt64(message.count)).bytes + message, during: "reporting an error")
+    }
+}

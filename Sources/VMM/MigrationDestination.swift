@@ -1,0 +1,135 @@
+import Config
+import Foundation
+import Hypervisor
+import Logging
+import Memory
+import Migration
+import Synchronization
+
+/// What an incoming migration hands to the control loop: everything needed to build the VM.
+struct MigrationArrival: @unchecked Sendable {
+    let config: VmConfig
+    let memory: GuestMemory
+    let sections: [String: StateSection]
+
+    /// The restore origin: RAM is already filled, sections come from the stream.
+    var origin: Vm.Origin {
+        .restore(fillMemory: { _ in }, section: { id in sections[id].map { ($0.version, $0.payload) } })
+    }
+}
+
+/// The destination of a live migration: a worker thread that accepts one connection, writes RAM straight
+/// into freshly mapped guest memory, collects the state, and asks the control loop to build the VM.
+///
+/// The VM is built paused; it is resumed only after the source was told Ok, so a source that never hears
+/// back keeps its VM and this half-built one is discarded.
+final class IncomingMigration: MigrationSink, @unchecked Sendable {
+    private let listener: Listener
+    private let kvm: KVM
+    private let logger: Logger
+    private let store: MigrationProgressStore
+    /// Asks the control loop to build the VM; returns its error, if any.
+    private let build: @Sendable (IncomingMigration, MigrationArrival) -> VmmError?
+    private let onEnd: @Sendable (IncomingMigration, Result<Bool, MigrationError>) -> Void
+    private let cancelReason = Mutex<String?>(nil)
+    private let connection = Mutex<Connection?>(nil)
+    /// Worker thread only.
+    private var progress: MigrationProgress
+    private var config: VmConfig?
+    private var memory: GuestMemory?
+    private var sections: [String: StateSection] = [:]
+    private let started = ContinuousClock.now
+
+    init(listener: Listener, kvm: KVM, logger: Logger, store: MigrationProgressStore,
+         build: @escaping @Sendable (IncomingMigration, MigrationArrival) -> VmmError?,
+         onEnd: @escaping @Sendable (IncomingMigration, Result<Bool, MigrationError>) -> Void) {
+        self.listener = listener
+        self.kvm = kvm
+        self.logger = logger
+        self.store = store
+        self.build = build
+        self.onEnd = onEnd
+        progress = MigrationProgress(role: .destination, phase: .connecting, url: listener.url.description)
+        store.set(progress)
+    }
+
+    func start() {
+        let thread = Thread { [self] in self.run() }
+        thread.name = "migration-receive"
+        thread.start()
+    }
+
+    /// Wakes the worker wherever it blocks (accept, read); it then reports the failure. Does not wait.
+    func cancel(_ reason: String) {
+        cancelReason.withLock { if $0 == nil { $0 = reason } }
+        listener.close()
+        connection.withLock { $0?.shutdown() }
+    }
+
+    private func run() {
+        let result: Result<Bool, MigrationError>
+        do {
+            let link = try listener.accept()
+            listener.close()
+            connection.withLock { $0 = link }
+            if let reason = cancelReason.withLock({ $0 }) { throw MigrationError.cancelled(reason) }
+            logger.info("receiving a migration on \(listener.url)")
+            update { $0.phase = .memory }
+            let server = MigrationServer(connection: link, sink: self)
+            server.onMessage = { [unowned self] _, bytes in self.update { $0.transferred_bytes = bytes } }
+            let paused = try server.run()
+            update {
+                $0.phase = .completed
+                $0.transferred_bytes = server.bytesReceived
+            }
+            logger.info("migration received on \(listener.url): \(server.bytesReceived) bytes in \(Int(progress.elapsed_ms)) ms")
+            result = .success(paused)
+        } catch {
+            let failure = cancelReason.withLock { $0 }.map { MigrationError.cancelled($0) }
+                ?? (error as? MigrationError) ?? .failed("\(error)")
+            logger.error("receiving a migration on \(listener.url) failed: \(failure)")
+            update {
+                $0.phase = .failed
+                $0.error = failure.description
+            }
+            result = .failure(failure)
+        }
+        // Drop the RAM we hold before reporting: a failed receive must not keep hundreds of MiB mapped.
+        memory = nil
+        sections = [:]
+        onEnd(self, result)
+    }
+
+    // MARK: MigrationSink
+
+    func configure(_ json: Data) throws -> [MigrationRegion] {
+        let received: VmConfig
+        do {
+            received = try JSONDecoder().decode(VmConfig.self, from: json)
+        } catch {
+            throw StateError(component: "Config", reason: "not a valid VmConfig: \(error)")
+        }
+        try received.validate(maxVCPUsSupported: UInt32(max(kvm.checkExtension(KVM_CAP_MAX_VCPUS), 1)))
+        let ram = try Vm.makeMemory(for: received)
+        config = received
+        memory = ram
+        update { $0.memory_bytes = ram.size }
+        return ram.regions.map { MigrationRegion(guestBase: $0.guestBase, size: $0.size, host: $0.host) }
+    }
+
+    func receivedState(_ sections: [StateSection]) throws {
+        self.sections = Dictionary(uniqueKeysWithValues: sections.map { ($0.id, $0) })
+    }
+
+    func complete() throws {
+        guard let config, let memory else { throw StateError(component: "Complete", reason: "no VM configuration was received") }
+        update { $0.phase = .completing }
+        if let error = build(self, MigrationArrival(config: config, memory: memory, sections: sections)) { throw error }
+    }
+
+    private func update(_ change: (inout MigrationProgress) -> Void) {
+        change(&progress)
+        progress.elapsed_ms = OutgoingMigration.milliseconds(ContinuousClock.now - started)
+        store.set(progress)
+    }
+}

@@ -1,0 +1,229 @@
+import Config
+import Foundation
+import Logging
+import Migration
+import Synchronization
+
+/// The source of a live migration: a worker thread that does pre-copy over one blocking connection while
+/// the guest keeps running, then pauses it for the last dirty pages and the device/vCPU state.
+///
+/// Whatever goes wrong, the VM stays here and keeps running (resumed if this worker paused it), dirty
+/// logging is switched off, and the error is logged and emitted as `migration-failed`.
+final class OutgoingMigration: @unchecked Sendable {
+    /// Dirty passes before giving up on convergence (then `timeout_strategy` decides, as on a timeout):
+    /// a guest that dirties memory faster than the link carries it would otherwise never finish.
+    static let maxIterations = 30
+
+    private let vm: Vm
+    private let request: SendMigrationData
+    private let url: MigrationURL
+    private let events: EventMonitor
+    private let logger: Logger
+    private let store: MigrationProgressStore
+    private let onEnd: @Sendable (OutgoingMigration, Result<MigrationProgress, MigrationError>) -> Void
+    private let cancelReason = Mutex<String?>(nil)
+    private let connection = Mutex<Connection?>(nil)
+    private let finished = DispatchSemaphore(value: 0)
+    /// Worker thread only.
+    private var progress: MigrationProgress
+    private let started = ContinuousClock.now
+
+    init(vm: Vm, request: SendMigrationData, url: MigrationURL, events: EventMonitor, logger: Logger,
+         store: MigrationProgressStore,
+         onEnd: @escaping @Sendable (OutgoingMigration, Result<MigrationProgress, MigrationError>) -> Void) {
+        self.vm = vm
+        self.request = request
+        self.url = url
+        self.events = events
+        self.logger = logger
+        self.store = store
+        self.onEnd = onEnd
+        progress = MigrationProgress(role: .source, phase: .connecting, url: url.description)
+        progress.memory_bytes = vm.memory.size
+        progress.downtime_limit_ms = request.downtime_ms
+        store.set(progress)
+    }
+
+    func start() {
+        let thread = Thread { [self] in
+            self.run()
+            self.finished.signal()
+        }
+        thread.name = "migration-send"
+        thread.start()
+    }
+
+    /// Stops the worker and waits until it has put the VM back as it was. Call once, from the control loop.
+    func cancel(_ reason: String) {
+        cancelReason.withLock { if $0 == nil { $0 = reason } }
+        connection.withLock { $0?.shutdown() }
+        finished.wait()
+    }
+
+    private func run() {
+        let wasPaused = vm.isPaused
+        var pausedHere = false
+        var logging = false
+        var client: MigrationClient?
+        events.emit("vm", "migration-started", ["destination_url": url.description,
+                                                 "downtime_ms": String(request.downtime_ms),
+                                                 "memory_bytes": String(vm.memory.size)])
+        logger.info("migration to \(url) started")
+        do {
+            let link = try Connection.connect(to: url)
+            connection.withLock { $0 = link }
+            try checkCancelled()
+            let session = MigrationClient(connection: link)
+            client = session
+            try session.start()
+            try session.sendConfig(try Self.configJSON(vm.config))
+            try vm.setDirtyLogging(true)
+            logging = true
+            let lastDirty = try precopy(session)
+
+            update { $0.phase = .completing }
+            // Downtime starts with the first vCPU kicked, and ends with the destination's Ok.
+            let pausedAt = ContinuousClock.now
+            if !wasPaused {
+                vm.pause()
+                pausedHere = true
+            }
+            let final = try vm.takeDirtyLog()
+            let merged = zip(lastDirty, final).map { zip($0, $1).map { $0 | $1 } }
+            _ = try sendPass(session, dirty: merged)
+            let sections = try vm.captureState().map {
+                StateSection(id: $0.id, type: $0.type, version: $0.version, payload: $0.payload)
+            }
+            try session.sendState(sections)
+            try session.complete(paused: wasPaused)
+            let downtime = Self.milliseconds(ContinuousClock.now - pausedAt)
+            update {
+                $0.phase = .completed
+                $0.downtime_ms = downtime
+                $0.transferred_bytes = session.bytesSent
+            }
+            finish(.success(progress))
+        } catch {
+            let failure = cancelReason.withLock { $0 }.map { MigrationError.cancelled($0) }
+                ?? (error as? MigrationError) ?? .failed("\(error)")
+            // The guest first: it must not stay paused while we clean up or talk to the peer.
+            if pausedHere { vm.resume() }
+            if logging { try? vm.setDirtyLogging(false) }
+            if case .failed = failure { client?.abandon() }
+            update {
+                $0.phase = .failed
+                $0.error = failure.description
+            }
+            finish(.failure(failure))
+        }
+    }
+
+    /// The first full pass, then dirty passes until the rest fits the downtime target. Returns the dirty
+    /// bitmaps not yet sent (the final phase sends them with what is dirtied until the pause).
+    private func precopy(_ session: MigrationClient) throws -> [[UInt64]] {
+        let convergence = Convergence(downtimeLimitMs: request.downtime_ms, maxIterations: Self.maxIterations,
+                                      timeoutSeconds: request.timeout_s)
+        var meter = BandwidthMeter()
+        update { $0.phase = .memory }
+        var lastLog = ContinuousClock.now
+        meter.record(try sendPass(session, dirty: nil))
+        var iteration = 0
+        while true {
+            let dirty = try vm.takeDirtyLog()
+            let now = ContinuousClock.now
+            let pending = UInt64(dirty.reduce(0) { $0 + PageScanner.count($1) }) * Limits.pageSize
+            let estimate = Convergence.estimatedDowntimeMs(pendingBytes: pending, bytesPerSecond: meter.bytesPerSecond)
+            update {
+                $0.dirty_pages = Int(pending / Limits.pageSize)
+                $0.dirty_rate_bytes_per_s = Double(pending) / max(Self.milliseconds(now - lastLog) / 1000, 1e-6)
+                $0.bandwidth_bytes_per_s = meter.bytesPerSecond
+                $0.estimated_downtime_ms = estimate
+            }
+            lastLog = now
+            switch convergence.decide(pendingBytes: pending, bytesPerSecond: meter.bytesPerSecond, iteration: iteration,
+                                      elapsedSeconds: Self.milliseconds(now - started) / 1000) {
+            case .converged:
+                return dirty
+            case let .exhausted(why):
+                guard request.timeout_strategy == .Ignore else {
+                    throw MigrationError.failed("the migration did not converge: \(why) (timeout_strategy=Cancel: the VM keeps running here)")
+                }
+                logger.warning("migration: \(why); timeout_strategy=Ignore: completing with a longer downtime")
+                return dirty
+            case .iterate:
+                iteration += 1
+                update { $0.phase = .iterating; $0.iteration = iteration }
+                meter.record(try sendPass(session, dirty: dirty))
+                events.emit("vm", "migration-memory-iteration", [
+                    "iteration": String(iteration), "dirty_pages": String(progress.dirty_pages),
+                    "bandwidth_bytes_per_s": String(Int(meter.bytesPerSecond)),
+                    "estimated_downtime_ms": String(format: "%.1f", estimate),
+                ])
+            }
+        }
+    }
+
+    /// Sends the selected pages of every region (all of them when `dirty` is nil); returns the page
+    /// bytes sent and the pass's duration for the bandwidth estimate.
+    private func sendPass(_ session: MigrationClient, dirty: [[UInt64]]?) throws(MigrationError) -> (bytes: UInt64, seconds: Double) {
+        let begin = ContinuousClock.now
+        let pass = MemoryPass(client: session, sendZeroRuns: dirty != nil)
+        for (index, region) in vm.memory.regions.enumerated() {
+            let target = MigrationRegion(guestBase: region.guestBase, size: region.size, host: region.host)
+            try PageScanner.scan(target, dirty: dirty?[index]) { (run) throws(MigrationError) in try pass.add(run) }
+            try checkCancelled()
+        }
+        try pass.finish()
+        update {
+            $0.data_pages += pass.stats.dataPages
+            $0.zero_pages += pass.stats.zeroPages
+            $0.transferred_bytes = session.bytesSent
+        }
+        return (UInt64(pass.stats.dataPages) * Limits.pageSize, Self.milliseconds(ContinuousClock.now - begin) / 1000)
+    }
+
+    private func checkCancelled() throws(MigrationError) {
+        if let reason = cancelReason.withLock({ $0 }) { throw .cancelled(reason) }
+    }
+
+    private func update(_ change: (inout MigrationProgress) -> Void) {
+        change(&progress)
+        progress.elapsed_ms = Self.milliseconds(ContinuousClock.now - started)
+        store.set(progress)
+    }
+
+    private func finish(_ result: Result<MigrationProgress, MigrationError>) {
+        update { _ in }
+        switch result {
+        case let .success(p):
+            let line = "migration to \(url) finished: total \(Int(p.elapsed_ms)) ms, downtime \(String(format: "%.1f", p.downtime_ms ?? 0)) ms, \(p.transferred_bytes) bytes, \(p.iteration) dirty passes"
+            logger.info("\(line)")
+            events.emit("vm", "migration-finished", [
+                "destination_url": url.description, "total_ms": String(Int(p.elapsed_ms)),
+                "downtime_ms": String(format: "%.1f", p.downtime_ms ?? 0), "transferred_bytes": String(p.transferred_bytes),
+                "iterations": String(p.iteration), "data_pages": String(p.data_pages), "zero_pages": String(p.zero_pages),
+            ])
+        case let .failure(error):
+            logger.error("migration to \(url) failed: \(error)")
+            events.emit("vm", "migration-failed", ["destination_url": url.description, "error": error.description])
+        }
+        onEnd(self, result)
+    }
+
+    static func configJSON(_ config: VmConfig) throws -> Data {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return try encoder.encode(config)
+    }
+
+    static func milliseconds(_ d: Duration) -> Double {
+        let (s, atto) = d.components
+        return Double(s) * 1000 + Double(atto) / 1e15
+    }
+}
+
+extension BandwidthMeter {
+    mutating func record(_ pass: (bytes: UInt64, seconds: Double)) {
+        record(bytes: pass.bytes, seconds: pass.seconds)
+    }
+}

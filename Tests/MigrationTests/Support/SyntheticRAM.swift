@@ -1,0 +1,34 @@
+import Glibc
+import Migration
+
+/// Page-aligned host memory standing in for guest RAM in tests without KVM (released on deinit).
+final class SyntheticRAM {
+    let regions: [MigrationRegion]
+
+    /// Regions at the given guest bases, zero-filled.
+    init(_ layout: [(base: UInt64, pages: Int)]) {
+        regions = layout.map { base, pages in
+            let size = pages * 4096
+            let host = mmap(nil, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)!
+            return MigrationRegion(guestBase: base, size: UInt64(size), host: host)
+        }
+    }
+
+    deinit {
+        for region in regions { munmap(region.host, Int(region.size)) }
+    }
+
+    /// Fills page `page` of region `region` with a pattern derived from `seed` (never all zero).
+    func fill(region: Int, page: Int, seed: UInt64) {
+        let words = (regions[region].host + page * 4096).assumingMemoryBound(to: UInt64.self)
+        for i in 0..<512 { words[i] = (seed &* 0x9E37_79B9_7F4A_7C15) ^ UInt64(i) | 1 }
+    }
+
+    func zero(region: Int, page: Int) {
+        memset(regions[region].host + page * 4096, 0, 4096)
+    }
+
+    func bytes(region: Int) -> [UInt8] {
+        Array(UnsafeRawBufferPointer(start: regions[region].host, count: Int(regions[region].size)))
+    }
+}

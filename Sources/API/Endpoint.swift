@@ -15,7 +15,7 @@ struct Endpoint: Sendable {
     static let all: [String: Endpoint] = APIEndpoint.named.mapValues(Endpoint.init)
 
     /// CH serves these as GET; everything else is PUT.
-    private static let gets: Set = ["vmm.ping", "vm.info", "vm.counters"]
+    private static let gets: Set = ["vmm.ping", "vm.info", "vm.counters", "vm.migration-progress"]
 
     private init(_ shared: APIEndpoint) {
         self.shared = shared

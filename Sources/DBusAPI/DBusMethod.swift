@@ -43,6 +43,7 @@ struct DBusMethod: Sendable {
         method("vm.create", "vm_config"),
         method("vm.delete"),
         method("vm.info", returnsString: true),
+        method("vm.migration-progress", returnsString: true),
         method("vm.nmi"),
         method("vm.pause"),
         method("vm.power-button"),

@@ -27,6 +27,8 @@ public enum VmmCommand: Sendable {
     case resizeDisk(VmResizeDisk)
     case addDevice(DeviceAddition)
     case removeDevice(VmRemoveDevice)
+    /// Beyond CH: the current or last live migration's progress (`GET vm.migration-progress`).
+    case migrationProgress
 }
 
 /// A device for `vm.add-*`.
@@ -48,6 +50,7 @@ public enum VmmResponse: Sendable {
     case counters(VmCounters)
     /// A hot-plugged device (200 with a body) or, before boot, an addition to the config (204: nil).
     case deviceAdded(PciDeviceInfo?)
+    case migrationProgress(MigrationProgress)
 }
 
 /// Why the VMM refused or failed a command.

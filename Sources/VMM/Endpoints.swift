@@ -59,6 +59,8 @@ public struct APIEndpoint: Sendable {
         json("vm.coredump", VmmCommand.coredump),
         json("vm.send-migration", VmmCommand.sendMigration),
         json("vm.receive-migration", VmmCommand.receiveMigration),
+        // Beyond CH.
+        plain("vm.migration-progress", .migrationProgress, body: .ignored),
     ]
 
     private static func plain(_ name: String, _ command: VmmCommand, body: Body = .none) -> APIEndpoint {
@@ -107,6 +109,7 @@ public enum APIJSON {
         case let .info(info): try encode(info)
         case let .counters(counters): try encode(counters)
         case let .deviceAdded(device?): try encode(device)
+        case let .migrationProgress(progress): try encode(progress)
         }
     }
 

@@ -69,6 +69,8 @@ public final class Vmm: VmmCommandHandling, @unchecked Sendable {
     public func request(_ command: VmmCommand) async -> Result<VmmResponse, VmmError> {
         // Ping never waits behind a long command: it needs nothing the loop owns.
         if case .ping = command { return .success(.ping(Self.ping)) }
+        // Progress is read from a thread-safe store, so a long migration never delays it either.
+        if case .migrationProgress = command { return progressResponse() }
         return await withCheckedContinuation { continuation in
             mailbox.post(.command(command, reply: { continuation.resume(returning: $0) }))
         }
@@ -143,6 +145,8 @@ public final class Vmm: VmmCommandHandling, @unchecked Sendable {
         switch command {
         case .ping:
             return .success(.ping(Self.ping))
+        case .migrationProgress:
+            return progressResponse()
         case let .create(newConfig):
             guard config == nil else { return .failure(VmmError(.internalError, ["The VM could not be created", "VM is already created"])) }
             config = newConfig
@@ -262,6 +266,13 @@ public final class Vmm: VmmCommandHandling, @unchecked Sendable {
         events.emit("vm", "restored")
         if request.resume { events.emit("vm", "resumed") }
         return .success(.none)
+    }
+
+    private func progressResponse() -> Result<VmmResponse, VmmError> {
+        guard let progress = migrationProgress else {
+            return .failure(VmmError(.notFound, ["The migration progress is not available", "No migration has run in this VMM"]))
+        }
+        return .success(.migrationProgress(progress))
     }
 
     /// The error for an operation that needs a built VM: 404 without a VM config, else a wrong-state 500.

@@ -74,6 +74,13 @@ final class LiveMigrationTests: XCTestCase {
         let (destination, finished) = try migrate(peers, source, to: "tcp:127.0.0.1:\(try freePort())")
         defer { destination.process.stop() }
         try assertContinues(destination, after: source)
+        // Beyond CH: the destination reports how the migration went.
+        let progress = try destination.api.get("vm.migration-progress")
+        XCTAssertEqual(progress.status, 200, progress.body)
+        let fields = try XCTUnwrap(progress.json as? [String: Any])
+        XCTAssertEqual(fields["role"] as? String, "destination")
+        XCTAssertEqual(fields["phase"] as? String, "completed")
+        XCTAssertGreaterThan(fields["transferred_bytes"] as? Int ?? 0, 32 << 20)
         report("TCP", finished)
     }
 

@@ -108,6 +108,7 @@ final class RESTLifecycleTests: XCTestCase {
         XCTAssertEqual(try api.put("vm.boot", "{}").status, 400)
         XCTAssertEqual(try api.put("vm.create").status, 400)
         XCTAssertEqual(try api.get("vm.nonexistent").status, 404)
+        XCTAssertEqual(try api.get("vm.migration-progress").status, 404, "no migration has run")
 
         XCTAssertEqual(try api.put("vm.create", createBody(cpus: 1, cmdline: "workload=idle")).status, 204)
         let again = try api.put("vm.create", createBody(cpus: 1, cmdline: "workload=idle"))

@@ -67,6 +67,7 @@ final class StubVMM: VmmCommandHandling, @unchecked Sendable {
         case .resizeZone: "vm.resize-zone"
         case .resizeDisk: "vm.resize-disk"
         case .removeDevice: "vm.remove-device"
+        case .migrationProgress: "vm.migration-progress"
         case let .addDevice(device):
             switch device {
             case .disk: "vm.add-disk"

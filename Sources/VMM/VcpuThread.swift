@@ -96,8 +96,6 @@ final class VcpuThread: @unchecked Sendable {
     private let logger: Logger
     private var thread: Thread?
 
-    /// Exits handled, by kind (for `vm.counters`-style diagnostics and benchmarks).
-    private(set) var exitCount: UInt64 = 0
 
     init(vcpu: VirtualCPU, pio: Bus, mmio: Bus, control: RunControl, logger: Logger,
          onEvent: @escaping @Sendable (VcpuEvent) -> Void) {
@@ -131,7 +129,6 @@ final class VcpuThread: @unchecked Sendable {
                 onEvent(.failed(vcpu: vcpu.id, message: "KVM_RUN failed: \(error)"))
                 return
             }
-            exitCount &+= 1
             switch exit {
             case let .ioIn(port, data):
                 pio.read(UInt64(port), data: data)

@@ -38,6 +38,7 @@ struct DBusMethod: Sendable {
         method("vm.add-vdpa", "vdpa_config", returnsString: true),
         method("vm.add-vsock", "vsock_config", returnsString: true),
         method("vm.boot"),
+        method("vm.cancel-migration"),
         method("vm.coredump", "vm_coredump_data"),
         method("vm.counters", returnsString: true),
         method("vm.create", "vm_config"),

@@ -29,6 +29,8 @@ public enum VmmCommand: Sendable {
     case removeDevice(VmRemoveDevice)
     /// Beyond CH: the current or last live migration's progress (`GET vm.migration-progress`).
     case migrationProgress
+    /// Beyond CH: stops the outgoing migration; the VM keeps running here (`PUT vm.cancel-migration`).
+    case cancelMigration
 }
 
 /// A device for `vm.add-*`.

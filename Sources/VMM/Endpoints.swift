@@ -61,6 +61,7 @@ public struct APIEndpoint: Sendable {
         json("vm.receive-migration", VmmCommand.receiveMigration),
         // Beyond CH.
         plain("vm.migration-progress", .migrationProgress, body: .ignored),
+        plain("vm.cancel-migration", .cancelMigration),
     ]
 
     private static func plain(_ name: String, _ command: VmmCommand, body: Body = .none) -> APIEndpoint {

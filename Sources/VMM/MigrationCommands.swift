@@ -134,12 +134,23 @@ extension Vmm {
     func migrationConflict(_ command: VmmCommand) -> VmmError? {
         guard migrations.busy else { return nil }
         switch command {
-        case .ping, .info, .counters, .nmi, .powerButton, .shutdownVmm:
+        case .ping, .info, .counters, .nmi, .powerButton, .shutdownVmm, .migrationProgress, .cancelMigration:
             return nil
         default:
             let what = migrations.outgoing != nil ? "The VM is being migrated" : "A migration is being received"
             return VmmError(.internalError, ["The request could not be carried out", "\(what): wait until it has finished or failed"])
         }
+    }
+
+    /// `vm.cancel-migration`: makes the outgoing worker give up and waits for it. The worker's outcome still
+    /// arrives through the mailbox: if the migration completed before the cancel took effect, that success
+    /// is handled as usual (the VM has moved and this VMM exits), so the guest never runs on both sides.
+    func cancelOutgoingMigration() -> Result<VmmResponse, VmmError> {
+        guard let worker = migrations.outgoing else {
+            return .failure(VmmError(.internalError, ["The migration could not be cancelled", "No outgoing migration is in progress"]))
+        }
+        worker.cancel("cancelled by vm.cancel-migration")
+        return .success(.none)
     }
 
     /// Stops any migration before the VM goes away (a guest reset or power-off, a vCPU failure, VMM shutdown).

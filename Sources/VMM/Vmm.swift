@@ -147,6 +147,8 @@ public final class Vmm: VmmCommandHandling, @unchecked Sendable {
             return .success(.ping(Self.ping))
         case .migrationProgress:
             return progressResponse()
+        case .cancelMigration:
+            return cancelOutgoingMigration()
         case let .create(newConfig):
             guard config == nil else { return .failure(VmmError(.internalError, ["The VM could not be created", "VM is already created"])) }
             config = newConfig

@@ -13,11 +13,11 @@ final class DBusIntrospectionTests: XCTestCase {
 
     /// CH's org.cloudhypervisor.DBusApi1 (vmm/src/api/dbus/mod.rs) without VmAddGenericVhostUser (no such
     /// REST endpoint here), plus VmNmi and VmResizeDisk (REST endpoints CH does not offer over D-Bus) and
-    /// VmMigrationProgress (beyond CH):
+    /// VmMigrationProgress and VmCancelMigration (beyond CH):
     /// name → (in signature, out signature).
     static let methods: [String: (in: String, out: String)] = {
         var methods: [String: (in: String, out: String)] = [:]
-        for name in ["VmmShutdown", "VmBoot", "VmDelete", "VmNmi", "VmPause", "VmPowerButton", "VmReboot",
+        for name in ["VmmShutdown", "VmBoot", "VmCancelMigration", "VmDelete", "VmNmi", "VmPause", "VmPowerButton", "VmReboot",
                      "VmResume", "VmShutdown"] { methods[name] = ("", "") }
         for name in ["VmmPing", "VmCounters", "VmInfo", "VmMigrationProgress"] { methods[name] = ("", "s") }
         for name in ["VmAddDevice", "VmAddDisk", "VmAddFs", "VmAddNet", "VmAddPmem", "VmAddUserDevice",

@@ -115,6 +115,41 @@ final class FaultInjectionTests: XCTestCase {
         try destination.process.assertHealthy()
     }
 
+    /// Beyond CH: `vm.cancel-migration` stops a migration in flight; the source guest keeps running and
+    /// verifies, the destination discards what it got, and a later migration succeeds.
+    func testCancelMigrationKeepsTheSourceRunning() throws {
+        let peers = try LivePeers()
+        let source = try peers.source(cmdline: "workload=memcheck:32,counter")
+        try source.process.waitFor(#"^MEMSUM "#, timeout: 20)
+        let destination = try peers.destination()
+        defer { destination.process.stop() }
+        let url = peers.unixURL()
+        let receive = PendingReceive(destination.api, url: url)
+        try waitForListener(url)
+        let slow = peers.dir.file("slow")
+        let proxy = try ThrottledProxy(listen: slow, forwardTo: String(url.dropFirst(5)), bytesPerSecond: 4_000_000)
+        XCTAssertEqual(try source.api.put("vm.cancel-migration").status, 500, "nothing to cancel yet")
+        XCTAssertEqual(try source.api.put("vm.send-migration", #"{"destination_url":"unix:\#(slow)"}"#).status, 204)
+        Thread.sleep(forTimeInterval: 1)
+        let progress = try source.api.get("vm.migration-progress")
+        XCTAssertTrue(progress.body.contains(#""phase":"memory""#), progress.body)
+        let cancelled = try source.api.put("vm.cancel-migration")
+        XCTAssertEqual(cancelled.status, 204, cancelled.body)
+        let error = try waitForFailure(source, count: 1)
+        XCTAssertTrue(error.contains("cancelled by vm.cancel-migration"), error)
+        XCTAssertEqual(try receive.wait().status, 500)
+        XCTAssertEqual(try destination.api.get("vm.info").status, 404, "the half-received VM is gone")
+        try assertStillRunning(source)
+        withExtendedLifetime(proxy) {}
+
+        let again = PendingReceive(destination.api, url: url)
+        try waitForListener(url)
+        XCTAssertEqual(try source.api.put("vm.send-migration", #"{"destination_url":"\#(url)"}"#).status, 204)
+        XCTAssertEqual(try again.wait().status, 204)
+        XCTAssertEqual(source.process.waitForExit(timeout: 10), 0)
+        try destination.process.assertHealthy()
+    }
+
     /// A source that vanishes mid-stream, and one that speaks nonsense: the destination answers the pending
     /// receive with the reason, discards what it got, and then receives a real migration.
     func testDestinationDiscardsFailedReceivesAndReceivesAgain() throws {

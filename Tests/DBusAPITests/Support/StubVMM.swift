@@ -68,6 +68,7 @@ final class StubVMM: VmmCommandHandling, @unchecked Sendable {
         case .resizeDisk: "vm.resize-disk"
         case .removeDevice: "vm.remove-device"
         case .migrationProgress: "vm.migration-progress"
+        case .cancelMigration: "vm.cancel-migration"
         case let .addDevice(device):
             switch device {
             case .disk: "vm.add-disk"

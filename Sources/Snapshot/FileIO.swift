@@ -93,6 +93,13 @@ final class SnapshotFileIO: @unchecked Sendable {
     func sync() throws {
         guard fsync(fd) == 0 else { throw SnapshotError.io(file: name, operation: "fsync", errno: errno) }
     }
+
+    /// Starts writing `[offset, offset+length)` back to disk without waiting (POSIX_FADV_DONTNEED writes dirty
+    /// pages back asynchronously, then drops them from the cache), so that a later `sync()` has little left
+    /// to do. Advisory: failure only means the final sync does all the work.
+    func startWriteback(offset: UInt64, length: UInt64) {
+        _ = posix_fadvise(fd, off_t(offset), off_t(length), POSIX_FADV_DONTNEED)
+    }
 }
 
 /// Directory-level operations of the writer: publishing temporary files under their final names without

@@ -15,8 +15,11 @@ enum MemoryFileWriter {
         var trailerChecksum: UInt64
     }
 
+    /// With `startWriteback` (durable snapshots), written data goes to disk while later chunks are still being
+    /// compressed, instead of all at once in the final fsync.
     static func write(to io: SnapshotFileIO, snapshotID: UInt64, sources: [GuestMemorySource],
-                      compression: MemoryCompression, threads: Int, chunkSize: Int) throws -> Output {
+                      compression: MemoryCompression, threads: Int, chunkSize: Int,
+                      startWriteback: Bool = false) throws -> Output {
         let start = DispatchTime.now().uptimeNanoseconds
         let ranges = sources.map { MemoryRange(guestAddress: $0.guestAddress, size: UInt64($0.bytes.count)) }
         if let (index, problem) = RangeRules.problem(ranges) {
@@ -41,6 +44,8 @@ enum MemoryFileWriter {
         let plan = ChunkPlan(ranges: ranges, chunkSize: chunkSize)
         let totals = Totals()
         var recordOffsets: [UInt64] = []
+        var writtenBack: UInt64 = 0
+        let writebackStep: UInt64 = 32 << 20
         recordOffsets.reserveCapacity(plan.count)
         try OrderedPipeline.run(
             count: plan.count, threads: max(1, min(threads, 64)),
@@ -59,6 +64,10 @@ enum MemoryFileWriter {
             consume: { _, record in
                 recordOffsets.append(offset)
                 try append(record)
+                if startWriteback && offset - writtenBack >= writebackStep {
+                    io.startWriteback(offset: writtenBack, length: offset - writtenBack)
+                    writtenBack = offset
+                }
             })
 
         var stats = totals.stats

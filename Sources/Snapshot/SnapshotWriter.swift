@@ -64,7 +64,8 @@ public final class SnapshotWriter {
         let io = try createTemporary(SnapshotFormat.memoryFileName)
         do {
             var output = try MemoryFileWriter.write(to: io, snapshotID: snapshotID, sources: sources,
-                                                    compression: compression, threads: threads, chunkSize: chunkSize)
+                                                    compression: compression, threads: threads, chunkSize: chunkSize,
+                                                    startWriteback: durable)
             if durable {
                 let start = DispatchTime.now().uptimeNanoseconds
                 try io.sync()

@@ -27,6 +27,18 @@ final class FaultInjectionTests: XCTestCase {
         throw LiveTestError("no migration-failed event #\(count) within \(timeout)s")
     }
 
+    /// A full migration from `source` into `destination` over `url` succeeds: the pending receive answers 204
+    /// and the source VMM exits 0 (used after a failed attempt, to show both sides recovered).
+    private func migrateSuccessfully(_ source: LivePeers.Peer, to destination: LivePeers.Peer, url: String,
+                                     file: StaticString = #filePath, line: UInt = #line) throws {
+        let receive = PendingReceive(destination.api, url: url)
+        try waitForListener(url)
+        XCTAssertEqual(try source.api.put("vm.send-migration", #"{"destination_url":"\#(url)"}"#).status, 204,
+                       file: file, line: line)
+        XCTAssertEqual(try receive.wait().status, 204, file: file, line: line)
+        XCTAssertEqual(source.process.waitForExit(timeout: 10), 0, file: file, line: line)
+    }
+
     /// The source guest still runs: its TICKs advance, its memory verifies, and the VMM says Running.
     private func assertStillRunning(_ source: LivePeers.Peer, file: StaticString = #filePath, line: UInt = #line) throws {
         let before = source.process.ticks.last ?? 0
@@ -106,11 +118,7 @@ final class FaultInjectionTests: XCTestCase {
         try assertStillRunning(source)
         withExtendedLifetime(proxy) {}
 
-        let again = PendingReceive(destination.api, url: url)
-        try waitForListener(url)
-        XCTAssertEqual(try source.api.put("vm.send-migration", #"{"destination_url":"\#(url)"}"#).status, 204)
-        XCTAssertEqual(try again.wait().status, 204)
-        XCTAssertEqual(source.process.waitForExit(timeout: 10), 0)
+        try migrateSuccessfully(source, to: destination, url: url)
         try destination.process.waitFor(#"^DIRTY .*\bbad=0\b"#, timeout: 5)
         try destination.process.assertHealthy()
     }
@@ -142,11 +150,7 @@ final class FaultInjectionTests: XCTestCase {
         try assertStillRunning(source)
         withExtendedLifetime(proxy) {}
 
-        let again = PendingReceive(destination.api, url: url)
-        try waitForListener(url)
-        XCTAssertEqual(try source.api.put("vm.send-migration", #"{"destination_url":"\#(url)"}"#).status, 204)
-        XCTAssertEqual(try again.wait().status, 204)
-        XCTAssertEqual(source.process.waitForExit(timeout: 10), 0)
+        try migrateSuccessfully(source, to: destination, url: url)
         try destination.process.assertHealthy()
     }
 
@@ -194,11 +198,7 @@ final class FaultInjectionTests: XCTestCase {
         // 3. A real migration into the same VMM.
         let source = try peers.source(cmdline: "workload=memcheck:16,counter")
         try source.process.waitFor(#"^MEMSUM "#, timeout: 20)
-        receive = PendingReceive(destination.api, url: url)
-        try waitForListener(url)
-        XCTAssertEqual(try source.api.put("vm.send-migration", #"{"destination_url":"\#(url)"}"#).status, 204)
-        XCTAssertEqual(try receive.wait().status, 204)
-        XCTAssertEqual(source.process.waitForExit(timeout: 10), 0)
+        try migrateSuccessfully(source, to: destination, url: url)
         try destination.process.waitFor(#"^TICK "#, timeout: 5)
         try destination.process.assertHealthy()
     }

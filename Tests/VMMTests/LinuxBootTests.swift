@@ -20,12 +20,19 @@ final class LinuxBootTests: XCTestCase {
         return path
     }
 
-    func testPVHVmlinuxSeesOurCommandLineE820ACPIAndCPUs() throws {
-        let vmlinux = try kernel("vmlinux")
+    /// Boots `kernel` with 512 MiB and its console on the serial port; the command line ends with a marker
+    /// unique to this run, so the test knows the kernel printed *our* command line.
+    private func boot(_ kernel: String, cpus: Int) throws -> (GuestProcess, String) {
         let marker = "swiftch_test=\(getpid())"
-        let vm = try GuestProcess.vmm(["--kernel", vmlinux, "--cpus", "boot=2", "--memory", "size=512M",
+        let vm = try GuestProcess.vmm(["--kernel", kernel, "--cpus", "boot=\(cpus)", "--memory", "size=512M",
                                        "--serial", "tty", "--console", "off",
                                        "--cmdline", "console=ttyS0 earlyprintk=ttyS0 \(marker)"])
+        return (vm, marker)
+    }
+
+    func testPVHVmlinuxSeesOurCommandLineE820ACPIAndCPUs() throws {
+        let vmlinux = try kernel("vmlinux")
+        let (vm, marker) = try boot(vmlinux, cpus: 2)
         defer { vm.stop() }
         try vm.waitFor(#"Command line: console=ttyS0 earlyprintk=ttyS0 \#(marker)$"#, timeout: 30)
         // The E820 map we built: low RAM, then RAM from 1 MiB to the end of 512 MiB.
@@ -45,10 +52,7 @@ final class LinuxBootTests: XCTestCase {
     /// boot data prove the stub ran to completion in the emulator (≈ 1–2 minutes here).
     func testBzImageDecompressesAndSeesOurBootParams() throws {
         let bzImage = try kernel("bzImage")
-        let marker = "swiftch_bz=\(getpid())"
-        let vm = try GuestProcess.vmm(["--kernel", bzImage, "--cpus", "boot=1", "--memory", "size=512M",
-                                       "--serial", "tty", "--console", "off",
-                                       "--cmdline", "console=ttyS0 earlyprintk=ttyS0 \(marker)"])
+        let (vm, marker) = try boot(bzImage, cpus: 1)
         defer { vm.stop() }
         try vm.waitFor(#"Linux version \d+\.\d+"#, timeout: 300)
         try vm.waitFor(#"Command line: console=ttyS0 earlyprintk=ttyS0 \#(marker)$"#, timeout: 10)

@@ -33,3 +33,17 @@ int ckvm_open_pty(char *name, size_t len) {
     }
     return fd;
 }
+
+#include <sys/epoll.h>
+int ckvm_epoll_create(void) { return epoll_create1(EPOLL_CLOEXEC); }
+int ckvm_epoll_ctl(int epfd, int op, int fd, uint32_t events) {
+    struct epoll_event e = {.events = events, .data.fd = fd};
+    return epoll_ctl(epfd, op, fd, &e);
+}
+int ckvm_epoll_wait(int epfd, int *fds, uint32_t *events, int max, int timeout_ms) {
+    struct epoll_event evs[64];
+    if (max > 64) max = 64;
+    int n = epoll_wait(epfd, evs, max, timeout_ms);
+    for (int i = 0; i < n; i++) { fds[i] = evs[i].data.fd; events[i] = evs[i].events; }
+    return n;
+}

@@ -63,6 +63,8 @@ public struct GuestRegion: @unchecked Sendable {
 public final class GuestMemory: @unchecked Sendable {
     public let regions: [GuestRegion]
     public let options: MemoryOptions
+    /// Pages the VMM wrote while a migration tracks them (see `DirtyBitmap`).
+    public let vmmDirty: DirtyBitmap
 
     /// Total RAM in bytes.
     public var size: UInt64 { regions.reduce(0) { $0 + $1.size } }
@@ -84,12 +86,14 @@ public final class GuestMemory: @unchecked Sendable {
         }
         self.regions = mapped
         self.options = options
+        vmmDirty = DirtyBitmap(regions: mapped)
     }
 
     /// Adopts existing mappings (used when restoring from memory fds handed over by another process).
     public init(adopting regions: [GuestRegion], options: MemoryOptions) {
         self.regions = regions
         self.options = options
+        vmmDirty = DirtyBitmap(regions: regions)
     }
 
     deinit {
@@ -186,5 +190,10 @@ public final class GuestMemory: @unchecked Sendable {
     public func fill(_ byte: UInt8, at address: UInt64, count: UInt64) throws {
         let dst = try pointer(at: address, count: count)
         memset(dst, Int32(byte), Int(count))
+    }
+
+    /// Records that the VMM wrote `[address, address+count)` (device DMA), for live migration.
+    public func markDirty(_ address: UInt64, count: UInt64) {
+        vmmDirty.mark(address, count: count)
     }
 }

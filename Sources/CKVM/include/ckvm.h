@@ -115,3 +115,17 @@ static const unsigned long CKVM_INTERRUPT = KVM_INTERRUPT;
 /* Opens a pseudo-terminal master (posix_openpt/grantpt/unlockpt need _GNU_SOURCE, hidden from Swift).
  * Writes the slave's path into `name`; returns the master fd or -1 with errno set. */
 int ckvm_open_pty(char *name, size_t len);
+
+/* Atomic word operations for bitmaps shared between device threads and the migration thread. */
+static inline void ckvm_atomic_or_u64(uint64_t *p, uint64_t v) { __atomic_fetch_or(p, v, __ATOMIC_RELAXED); }
+static inline uint64_t ckvm_atomic_xchg_u64(uint64_t *p, uint64_t v) { return __atomic_exchange_n(p, v, __ATOMIC_ACQ_REL); }
+
+/* epoll: not in Swift's Glibc module, and struct epoll_event is packed on x86-64; these keep the
+ * packed layout on the C side. Events are EPOLLIN/OUT/ERR/HUP bits (values below). */
+#define CKVM_EPOLLIN 0x001u
+#define CKVM_EPOLLOUT 0x004u
+#define CKVM_EPOLLERR 0x008u
+#define CKVM_EPOLLHUP 0x010u
+int ckvm_epoll_create(void);
+int ckvm_epoll_ctl(int epfd, int op, int fd, uint32_t events); /* op: 1 add, 2 del, 3 mod */
+int ckvm_epoll_wait(int epfd, int *fds, uint32_t *events, int max, int timeout_ms);

@@ -28,9 +28,11 @@ let package = Package(
         .target(name: "Boot", dependencies: ["Memory"]),
         // Emulated devices behind the port-I/O and MMIO buses.
         .target(name: "Devices"),
+        // PCI segment 0: config space (0xCF8/0xCFC and ECAM), BAR placement, MSI-X tables.
+        .target(name: "Pci", dependencies: ["Devices"]),
         // Virtio devices: split virtqueues, the device protocol, the device threads, and the devices
         // (blk, net, rng, console, vsock) with their host backends.
-        .target(name: "Virtio", dependencies: ["CKVM", "Memory", "Hypervisor"]),
+        .target(name: "Virtio", dependencies: ["CKVM", "Memory", "Hypervisor", "Pci"]),
         // Cloud Hypervisor's configuration and API data types (VmConfig, VmInfo, …) and the key=value
         // sub-option syntax shared by all CLIs.
         .target(name: "Config"),
@@ -38,7 +40,7 @@ let package = Package(
         .target(name: "Snapshot", dependencies: ["CZstd"]),
         // The virtual machine monitor: builds a VM from a VmConfig, runs vCPU threads, owns its lifecycle.
         .target(name: "VMM", dependencies: [
-            "Hypervisor", "Memory", "Boot", "Devices", "Virtio", "Config", "Snapshot", "Migration",
+            "Hypervisor", "Memory", "Boot", "Devices", "Pci", "Virtio", "Config", "Snapshot", "Migration",
             .product(name: "Logging", package: "swift-log"),
         ]),
         // Live migration wire protocol and transports (UNIX, TCP), independent of KVM.
@@ -84,7 +86,8 @@ let package = Package(
         .testTarget(name: "BootTests", dependencies: ["Boot", "Memory", "TestSupport"]),
         .testTarget(name: "DevicesTests", dependencies: ["Devices"]),
         .testTarget(name: "ConfigTests", dependencies: ["Config"]),
-        .testTarget(name: "VirtioTests", dependencies: ["Virtio", "Memory", "Hypervisor"]),
+        .testTarget(name: "PciTests", dependencies: ["Pci", "Devices"]),
+        .testTarget(name: "VirtioTests", dependencies: ["Virtio", "Memory", "Hypervisor", "Pci"]),
         .testTarget(name: "VMMTests", dependencies: ["VMM", "Config", "Snapshot", "TestSupport"]),
         .testTarget(name: "GuestTests", dependencies: ["TestSupport"]),
         .testTarget(name: "APITests", dependencies: ["API", "VMM", "Config", "TestSupport"]),

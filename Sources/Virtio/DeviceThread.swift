@@ -75,7 +75,7 @@ public final class DeviceThread: @unchecked Sendable {
     public func pause() {
         cond.lock()
         defer { cond.unlock() }
-        guard state == .running else { return }
+        guard thread != nil, state == .running else { return }
         state = .pauseRequested
         try? control.write()
         while state == .pauseRequested { cond.wait() }

@@ -54,7 +54,7 @@ public final class Vm: @unchecked Sendable {
 
     /// `ram`: guest memory already mapped and filled (an incoming migration); nil maps new RAM.
     public init(config: VmConfig, kvm: KVM, console: ConsoleIO?, platform: any VMControl, origin: Origin = .boot,
-                ram: GuestMemory? = nil) throws {
+                ram: GuestMemory? = nil, logger: Logger) throws {
         do {
             try config.validate(maxVCPUsSupported: UInt32(max(kvm.checkExtension(KVM_CAP_MAX_VCPUS), 1)))
         } catch let e as ValidationError {
@@ -83,7 +83,8 @@ public final class Vm: @unchecked Sendable {
         try kvmVM.createIRQChip()
         try kvmVM.createPIT2()
         try Vm.registerMemory(memory, in: kvmVM, logDirty: false)
-        devices = try DeviceManager(vm: kvmVM, memory: memory, config: config, console: console, control: platform)
+        devices = try DeviceManager(vm: kvmVM, memory: memory, config: config, console: console, control: platform,
+                                    logger: logger)
         msrIndices = MSRList.toSave(kvmList: (try? kvm.msrIndexList()) ?? [])
 
         var entry: EntryPoint?
@@ -172,6 +173,8 @@ public final class Vm: @unchecked Sendable {
             pausedClock = try? kvmVM.getClock()
             isPaused = true
         }
+        // Restored devices come up paused; a VM that starts running takes them along (and re-kicks them).
+        if !paused { devices.virtio.resumeAll() }
         for vcpu in vcpus {
             let t = VcpuThread(vcpu: vcpu, pio: devices.pio, mmio: devices.mmio, control: control, logger: logger, onEvent: onEvent)
             threads.append(t)
@@ -186,6 +189,9 @@ public final class Vm: @unchecked Sendable {
     /// Stops every vCPU at an instruction boundary and waits until all are parked.
     public func pause() {
         control.pause(kicking: vcpus)
+        // Devices after vCPUs: a request a vCPU just queued is completed before the devices park, and
+        // nothing writes guest memory from here on (snapshots and the last migration pass rely on it).
+        devices.virtio.pauseAll()
         pausedClock = try? kvmVM.getClock()
         // Tells the guest's kvmclock that the stop was the host's doing (no soft-lockup warnings).
         for vcpu in vcpus { _ = try? vcpu.kvmclockCtrl() }
@@ -198,6 +204,7 @@ public final class Vm: @unchecked Sendable {
             try? kvmVM.setClock(clock)
             pausedClock = nil
         }
+        devices.virtio.resumeAll()
         control.resume(vcpus)
         isPaused = false
     }
@@ -221,6 +228,7 @@ public final class Vm: @unchecked Sendable {
     /// Stops and joins all vCPU threads. The VM cannot run again afterwards.
     public func stop() {
         control.stop(kicking: vcpus)
+        devices.virtio.stopAll()
     }
 
     deinit { stop() }

@@ -330,7 +330,8 @@ public final class Vmm: VmmCommandHandling, @unchecked Sendable {
             if let path = console?.path, config.serial.mode == .Pty { logger.notice("serial pty: \(path)") }
         }
         let vm = try Vm(config: config, kvm: kvm, console: console,
-                        platform: PlatformEvents(mailbox: mailbox, generation: gen), origin: origin, ram: ram)
+                        platform: PlatformEvents(mailbox: mailbox, generation: gen), origin: origin, ram: ram,
+                        logger: logger)
         console?.attach(vm.serialInput)
         let box = mailbox
         vm.start(paused: paused, logger: logger) { event in box.post(.vcpu(event, generation: gen)) }

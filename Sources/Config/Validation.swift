@@ -11,6 +11,8 @@ public enum ValidationError: Error, CustomStringConvertible, Equatable {
     case memoryTooSmall(size: UInt64, minimum: UInt64)
     case memoryNotPageAligned(size: UInt64)
     case consoleNeedsPath(flag: String, mode: ConsoleMode)
+    /// Both would read the VMM's stdin.
+    case doubleTtyMode
     case cpuTopologyZeroPart
     case cpuTopologyThreadsPerCore(UInt16)
     case cpuTopologyCount(product: UInt32, maxVCPUs: UInt32)
@@ -62,6 +64,8 @@ public enum ValidationError: Error, CustomStringConvertible, Equatable {
             return "memory size \(size) bytes is too small: at least \(minimum >> 20) MiB is required"
         case let .memoryNotPageAligned(size): return "memory size \(size) is not a multiple of 4 KiB"
         case let .consoleNeedsPath(flag, mode): return "\(flag) mode \(mode.rawValue) needs a path"
+        case .doubleTtyMode:
+            return "Console mode tty specified for both serial and virtio-console (use --console off or another mode for one of them)"
         case .cpuTopologyZeroPart: return "No part of the CPU topology can be zero"
         case let .cpuTopologyThreadsPerCore(n): return "CPU topology supports at most 2 threads per core (got \(n))"
         case let .cpuTopologyCount(product, max):
@@ -115,6 +119,7 @@ extension VmConfig {
             if c.mode == .File && c.file == nil { throw ValidationError.consoleNeedsPath(flag: flag, mode: c.mode) }
             if c.mode == .Socket && c.socket == nil { throw ValidationError.consoleNeedsPath(flag: flag, mode: c.mode) }
         }
+        if serial.mode == .Tty && console.mode == .Tty { throw ValidationError.doubleTtyMode }
         try validateDevices()
     }
 

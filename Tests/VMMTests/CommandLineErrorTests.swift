@@ -56,6 +56,11 @@ final class CommandLineErrorTests: XCTestCase {
         try expectError(["--kernel", kernel, "--serial", "loud"], mentioning: ["--serial", "'loud'"])
     }
 
+    /// As Cloud Hypervisor: the virtio-console defaults to tty, so `--serial tty` alone is refused.
+    func testSerialAndConsoleBothOnTheTerminal() throws {
+        try expectError(["--kernel", kernel, "--serial", "tty"], mentioning: ["both serial and virtio-console"])
+    }
+
     func testUnreadableLogFile() throws {
         try expectError(["--kernel", kernel, "--log-file", "/nonexistent/dir/log"], mentioning: ["/nonexistent/dir/log"])
     }

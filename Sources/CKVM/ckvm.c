@@ -47,3 +47,6 @@ int ckvm_epoll_wait(int epfd, int *fds, uint32_t *events, int max, int timeout_m
     for (int i = 0; i < n; i++) { fds[i] = evs[i].data.fd; events[i] = evs[i].events; }
     return n;
 }
+
+const int CKVM_O_DIRECT = O_DIRECT;
+int ckvm_fallocate(int fd, int mode, int64_t offset, int64_t length) { return fallocate(fd, mode, offset, length); }

@@ -1,3 +1,5 @@
+import Glibc
+
 /// Why a virtqueue or device operation failed. Guest-caused errors name the queue and descriptor so a
 /// log line is enough to find a driver bug.
 public enum VirtioError: Error, CustomStringConvertible, Equatable {
@@ -19,3 +21,6 @@ public enum VirtioError: Error, CustomStringConvertible, Equatable {
         }
     }
 }
+
+/// The host's text for an errno value, for error messages.
+func errnoText(_ e: Int32) -> String { String(cString: strerror(e)) }

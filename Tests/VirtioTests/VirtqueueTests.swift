@@ -6,7 +6,8 @@ import XCTest
 struct TestRing {
     let memory: GuestMemory
     let size: UInt16
-    let desc: UInt64 = 0x10_0000, avail: UInt64 = 0x11_0000, used: UInt64 = 0x12_0000
+    /// Ring addresses; a second queue in the same memory needs other ones.
+    var desc: UInt64 = 0x10_0000, avail: UInt64 = 0x11_0000, used: UInt64 = 0x12_0000
     var nextDesc: UInt16 = 0
     var availIdx: UInt16 = 0
 
@@ -33,6 +34,20 @@ struct TestRing {
             try writeDesc(table: desc, i, address: b.0, length: b.1,
                           flags: (k < buffers.count - 1 ? 1 : 0) | (b.2 ? 2 : 0), next: nextDesc)
         }
+        try publish(head)
+        return head
+    }
+
+    /// Adds a chain as one descriptor pointing at an indirect table written at `table`; returns its head.
+    @discardableResult
+    mutating func addIndirect(_ buffers: [(UInt64, UInt32, Bool)], table: UInt64) throws -> UInt16 {
+        for (k, b) in buffers.enumerated() {
+            try writeDesc(table: table, UInt16(k), address: b.0, length: b.1,
+                          flags: (k < buffers.count - 1 ? 1 : 0) | (b.2 ? 2 : 0), next: UInt16(k + 1))
+        }
+        let head = nextDesc
+        nextDesc = (nextDesc + 1) % size
+        try writeDesc(table: desc, head, address: table, length: UInt32(16 * buffers.count), flags: 4, next: 0)
         try publish(head)
         return head
     }

@@ -129,3 +129,9 @@ static inline uint64_t ckvm_atomic_xchg_u64(uint64_t *p, uint64_t v) { return __
 int ckvm_epoll_create(void);
 int ckvm_epoll_ctl(int epfd, int op, int fd, uint32_t events); /* op: 1 add, 2 del, 3 mod */
 int ckvm_epoll_wait(int epfd, int *fds, uint32_t *events, int max, int timeout_ms);
+
+/* Disk images: O_DIRECT and fallocate(2) need _GNU_SOURCE, which Swift's Glibc module does not define.
+ * The FALLOC_FL_* flags come from the kernel's uapi header. */
+#include <linux/falloc.h>
+extern const int CKVM_O_DIRECT;
+int ckvm_fallocate(int fd, int mode, int64_t offset, int64_t length);

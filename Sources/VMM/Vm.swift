@@ -62,7 +62,7 @@ public final class Vm: @unchecked Sendable {
         }
         // A configured device that is not built would leave the guest without it, silently: refuse instead.
         let requested: [(String, Bool)] = [
-            ("disks", !(config.disks ?? []).isEmpty), ("net", !(config.net ?? []).isEmpty),
+            ("net", !(config.net ?? []).isEmpty),
             ("fs", !(config.fs ?? []).isEmpty), ("pmem", !(config.pmem ?? []).isEmpty),
             ("devices", !(config.devices ?? []).isEmpty), ("user_devices", !(config.user_devices ?? []).isEmpty),
             ("vdpa", !(config.vdpa ?? []).isEmpty), ("vsock", config.vsock != nil),

@@ -292,13 +292,14 @@ public final class Vmm: VmmCommandHandling, @unchecked Sendable {
 
     private func boot() -> Result<Void, VmmError> {
         let operation = "The VM could not be booted"
-        guard let config else { return .failure(.vmNotCreated(operation)) }
+        guard let created = config else { return .failure(.vmNotCreated(operation)) }
         guard vm == nil, state == .Created || state == .Shutdown else {
             return .failure(.invalidTransition(operation, from: state, to: .Running))
         }
         events.emit("vm", "booting")
-        // CH's defaults add virtio-console and virtio-rng; until virtio lands the guest has neither.
-        logger.notice("virtio-console and virtio-rng are not implemented yet: the guest gets the serial port only")
+        // As CH: generated device ids become part of the config (vm.info shows them; reboots keep them).
+        let config = created.withGeneratedDeviceIDs()
+        self.config = config
         do {
             try launch(config: config, origin: .boot, paused: false)
             events.emit("vm", "booted")

@@ -25,6 +25,14 @@ struct CloudHypervisor: ParsableCommand {
     @Option(help: "off|null|pty|tty|file=<path>|socket=<path> (default null).") var serial: String = "null"
     @Option(help: "off|null|pty|tty|file=<path> (virtio-console; default tty).") var console: String = "tty"
     @Option(help: "src=<entropy source> (default /dev/urandom).") var rng: String = "src=/dev/urandom"
+    @Option(parsing: .upToNextOption, help: "path=<raw image>,readonly=on|off,direct=on|off,num_queues=<n>,queue_size=<n>,serial=<id>,id=<id>,... (one or more disks)")
+    var disk: [String] = []
+    @Option(parsing: .upToNextOption, help: "tap=<if>,ip=<addr>,mask=<netmask>,mac=<mac>,host_mac=<mac>,mtu=<n>,num_queues=<n>,queue_size=<n>,id=<id>,... (one or more)")
+    var net: [String] = []
+    @Option(help: "cid=<guest cid>,socket=<host UNIX socket>,id=<id>: virtio-vsock (hybrid, as Cloud Hypervisor).")
+    var vsock: String?
+    @Option(parsing: .upToNextOption, help: "tag=<tag>,socket=<vhost-user socket>,... (not supported yet)") var fs: [String] = []
+    @Option(parsing: .upToNextOption, help: "file=<backing file>,size=<size>,... (not supported yet)") var pmem: [String] = []
     @Flag(name: .short, help: "Log more (repeat for more detail).") var verbose: Int
     @Option(name: .customLong("log-file"), help: "Write the log to this file instead of stderr.") var logFile: String?
     @Flag(name: .customLong("no-shutdown"), help: "Keep the VMM running after the guest powers off.") var noShutdown = false
@@ -110,6 +118,11 @@ struct CloudHypervisor: ParsableCommand {
         config.serial = try ConsoleConfig.parse(serial, flag: "--serial")
         config.console = try ConsoleConfig.parse(console, flag: "--console")
         config.rng = try RngConfig.parse(rng)
+        if !disk.isEmpty { config.disks = try disk.map(DiskConfig.parse) }
+        if !net.isEmpty { config.net = try net.map(NetConfig.parse) }
+        config.vsock = try vsock.map(VsockConfig.parse)
+        if !fs.isEmpty { config.fs = try fs.map(FsConfig.parse) }
+        if !pmem.isEmpty { config.pmem = try pmem.map(PmemConfig.parse) }
         if kernel != nil || firmware != nil {
             config.payload = PayloadConfig(kernel: kernel, cmdline: cmdline, initramfs: initramfs, firmware: firmware)
         } else if initramfs != nil || cmdline != nil {

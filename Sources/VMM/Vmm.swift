@@ -282,12 +282,31 @@ public final class Vmm: VmmCommandHandling, @unchecked Sendable {
         config == nil ? .vmNotCreated(operation) : .invalidTransition(operation, from: state, to: target)
     }
 
-    /// Before boot a device is added to the config (CH answers 204); hot-plug needs the PCI work.
+    /// Before boot a device is added to the config after the same checks as a boot (CH answers 204);
+    /// hot-plug into a running VM is not built yet.
     private func addDevice(_ device: DeviceAddition) -> Result<VmmResponse, VmmError> {
         let operation = "The device could not be added"
-        guard config != nil else { return .failure(.vmNotCreated(operation)) }
+        guard var updated = config else { return .failure(.vmNotCreated(operation)) }
         guard vm == nil else { return .failure(.notSupported(operation, "Device hot-plug")) }
-        return .failure(.notSupported(operation, "This device type"))
+        switch device {
+        case let .disk(disk): updated.disks = (updated.disks ?? []) + [disk]
+        case let .net(net): updated.net = (updated.net ?? []) + [net]
+        case let .vsock(vsock):
+            guard updated.vsock == nil else {
+                return .failure(VmmError(.conflict, [operation, "The VM already has a vsock device"]))
+            }
+            updated.vsock = vsock
+        default: return .failure(.notSupported(operation, "This device type"))
+        }
+        do {
+            try updated.validate(maxVCPUsSupported: UInt32.max)
+        } catch let e as ValidationError {
+            return .failure(VmmError(e.isConflict ? .conflict : .badRequest, [operation, "\(e)"]))
+        } catch {
+            return .failure(VmmError(.badRequest, [operation, "\(error)"]))
+        }
+        config = updated
+        return .success(.deviceAdded(nil))
     }
 
     private func boot() -> Result<Void, VmmError> {

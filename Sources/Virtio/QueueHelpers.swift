@@ -22,3 +22,32 @@ extension VirtioActivation {
         if try queue.needsNotification() { interrupt.signalQueue(queue.index) }
     }
 }
+
+extension VirtioActivation {
+    /// Serves the chains the driver made available on queue `index`, returning each as used with the
+    /// length `serve` wrote into it, then interrupts the driver if needed.
+    ///
+    /// After `budget` chains it stops and kicks the queue's own eventfd, so the device's other fds get
+    /// a turn before it continues. `serve` returns nil to leave a chain for later (the device cannot
+    /// take it now, and knows when to call again).
+    public func serveAvailable(queue index: Int, budget: Int = 256,
+                               _ serve: (DescriptorChain) throws -> UInt32?) throws {
+        let queue = queues[index]
+        var handled = 0
+        serving: repeat {
+            while let chain = try queue.popValid() {
+                guard let length = try serve(chain) else {
+                    queue.unpop()
+                    break serving
+                }
+                try queue.pushUsed(head: chain.head, length: length)
+                handled += 1
+                if handled == budget {
+                    try? queueEvents[index].write()
+                    break serving
+                }
+            }
+        } while try queue.enableNotification()
+        try notifyIfNeeded(queue)
+    }
+}

@@ -119,28 +119,17 @@ final class NetWorker: DeviceWorker {
     // MARK: TX
 
     private func transmit(pair: Int) {
-        let queue = activation.queues[2 * pair + 1]
         let memory = activation.memory
         do {
-            var handled = 0
-            repeat {
-                while let chain = try queue.popValid() {
-                    let length = chain.readableLength
-                    if length > Tap.headerSize, chain.readable.count <= Tap.maxIovecs,
-                       tap.write(queue: pair, from: try memory.iovecs(chain.readable)) {
-                        counters.txFrames.add(1, ordering: .relaxed)
-                        counters.txBytes.add(UInt64(length - Tap.headerSize), ordering: .relaxed)
-                    }
-                    try queue.pushUsed(head: chain.head, length: 0)
-                    handled += 1
-                    if handled == Self.budget {
-                        // Come back after the other queues had their turn.
-                        try? activation.queueEvents[2 * pair + 1].write()
-                        break
-                    }
+            try activation.serveAvailable(queue: 2 * pair + 1, budget: Self.budget) { chain in
+                let length = chain.readableLength
+                if length > Tap.headerSize, chain.readable.count <= Tap.maxIovecs,
+                   tap.write(queue: pair, from: try memory.iovecs(chain.readable)) {
+                    counters.txFrames.add(1, ordering: .relaxed)
+                    counters.txBytes.add(UInt64(length - Tap.headerSize), ordering: .relaxed)
                 }
-            } while try handled < Self.budget && queue.enableNotification()
-            try activation.notifyIfNeeded(queue)
+                return 0
+            }
         } catch {
             // The TX ring is not in guest RAM: nothing to send until the driver resets the device.
         }
@@ -154,17 +143,13 @@ final class NetWorker: DeviceWorker {
 
     private func serveControlQueue() {
         guard let index = controlQueueIndex else { return }
-        let queue = activation.queues[index]
+        let memory = activation.memory
         do {
-            repeat {
-                while let chain = try queue.popValid() {
-                    let request = try activation.memory.gather(chain.readable, limit: 16)
-                    let ack = request.count >= 2 ? handleControl(request[0], request[1], Array(request.dropFirst(2))) : Self.ackError
-                    let written = try activation.memory.scatter([ack], into: chain.writable)
-                    try queue.pushUsed(head: chain.head, length: UInt32(written))
-                }
-            } while try queue.enableNotification()
-            try activation.notifyIfNeeded(queue)
+            try activation.serveAvailable(queue: index) { chain in
+                let request = try memory.gather(chain.readable, limit: 16)
+                let ack = request.count >= 2 ? handleControl(request[0], request[1], Array(request.dropFirst(2))) : Self.ackError
+                return UInt32(try memory.scatter([ack], into: chain.writable))
+            }
         } catch {
             // The control ring is not in guest RAM: the driver will time out on its command.
         }

@@ -68,7 +68,7 @@ final class Tap: @unchecked Sendable {
             default: throw .tapFailed(name: requested, operation: "TUNSETIFF", errno: err)
             }
         }
-        return (fd, String(decoding: out.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))
+        return (fd, String(nulTerminated: out))
     }
 
     /// Host-side settings: address, MAC, MTU; then brings the interface up.

@@ -47,3 +47,6 @@ int ckvm_epoll_wait(int epfd, int *fds, uint32_t *events, int max, int timeout_m
     for (int i = 0; i < n; i++) { fds[i] = evs[i].data.fd; events[i] = evs[i].events; }
     return n;
 }
+
+#include <sys/socket.h>
+int ckvm_accept_nonblock(int listen_fd) { return accept4(listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC); }

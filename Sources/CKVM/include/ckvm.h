@@ -156,3 +156,6 @@ int ckvm_netif_set_ipv4(const char *ifname, uint32_t addr, uint32_t mask);
 int ckvm_netif_set_mac(const char *ifname, const uint8_t mac[6]);
 int ckvm_netif_set_mtu(const char *ifname, int mtu);
 int ckvm_netif_up(const char *ifname);
+
+/* accept4(2) needs _GNU_SOURCE: accepts a connection as a non-blocking, close-on-exec fd. */
+int ckvm_accept_nonblock(int listen_fd);

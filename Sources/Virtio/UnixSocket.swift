@@ -17,9 +17,9 @@ public enum UnixSocketError: Error, CustomStringConvertible, Equatable {
         case let .inUse(path):
             return "socket \(path) is in use by a running process (another VMM?): stop it or choose another path"
         case let .notASocket(path):
-            return "\(path) exists and is not a socket: remove it or choose another path"
+            return "socket path \(path) exists and is not a socket: remove it or choose another path"
         case let .failed(operation, path, err):
-            return "cannot \(operation) socket \(path): \(String(cString: strerror(err)))"
+            return "socket \(path): \(operation) failed: \(String(cString: strerror(err)))"
         }
     }
 }
@@ -56,7 +56,7 @@ public enum UnixSocket {
             let err = errno
             close(fd)
             unlink(path)
-            throw .failed(operation: "listen on", path: path, errno: err)
+            throw .failed(operation: "listen", path: path, errno: err)
         }
         return fd
     }
@@ -72,7 +72,7 @@ public enum UnixSocket {
         guard r == 0 else {
             let err = errno
             close(fd)
-            throw .failed(operation: "connect to", path: path, errno: err)
+            throw .failed(operation: "connect", path: path, errno: err)
         }
         return fd
     }

@@ -26,7 +26,7 @@ public enum ConsoleBackendError: Error, CustomStringConvertible, Equatable {
         switch self {
         case let .openFailed(path, err): return "cannot open console file \(path): \(String(cString: strerror(err)))"
         case let .ptyFailed(err): return "cannot create a pseudo-terminal: \(String(cString: strerror(err)))"
-        case let .socket(e): return "console: \(e)"
+        case let .socket(e): return "console \(e)"
         }
     }
 }

@@ -82,6 +82,8 @@ int ckvm_netif_up(const char *ifname) {
     struct ifreq ifr;
     netif_name(&ifr, ifname);
     if (netif_ioctl(SIOCGIFFLAGS, &ifr) != 0) return -1;
+    /* Already up (a TAP prepared by an administrator): nothing to change, and no privilege needed. */
+    if (ifr.ifr_flags & IFF_UP) return 0;
     ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
     return netif_ioctl(SIOCSIFFLAGS, &ifr);
 }

@@ -141,6 +141,28 @@ final class NetTests: XCTestCase {
         }
     }
 
+    func testAttachesToAPersistentTapMadeBeforehand() throws {
+        let name = tapName("p")
+        guard run("/usr/sbin/ip", ["tuntap", "add", "dev", name, "mode", "tap", "vnet_hdr"]) == 0 else {
+            throw XCTSkip("ip tuntap add failed (no CAP_NET_ADMIN or no iproute2)")
+        }
+        defer { _ = run("/usr/sbin/ip", ["link", "del", name]) }
+        let device = try makeDevice(NetDeviceOptions(tap: name))
+        XCTAssertEqual(device.tapName, name)
+        let flags = try String(contentsOfFile: "/sys/class/net/\(name)/flags", encoding: .utf8)
+        XCTAssertNotEqual((Int(flags.dropFirst(2).trimmingCharacters(in: .whitespacesAndNewlines), radix: 16) ?? 0) & 1, 0, "brought up")
+    }
+
+    private func run(_ tool: String, _ arguments: [String]) -> Int32 {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: tool)
+        process.arguments = arguments
+        process.standardError = FileHandle.nullDevice
+        guard (try? process.run()) != nil else { return -1 }
+        process.waitUntilExit()
+        return process.terminationStatus
+    }
+
     func testTapErrors() throws {
         let first = try makeDevice(NetDeviceOptions(tap: tapName("b")))
         XCTAssertThrowsError(try VirtioNet(NetDeviceOptions(tap: first.tapName))) { error in

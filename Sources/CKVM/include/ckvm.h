@@ -151,7 +151,7 @@ int ckvm_tun_set_offload(int fd, unsigned int offload);
 #define CKVM_TUN_F_TSO_ECN 0x08u
 #define CKVM_TUN_F_UFO 0x10u
 /* Host-side interface settings through an AF_INET socket: IPv4 address and netmask (network byte order),
- * MAC, MTU, and IFF_UP|IFF_RUNNING. */
+ * MAC, MTU, and IFF_UP|IFF_RUNNING (left alone when already up). */
 int ckvm_netif_set_ipv4(const char *ifname, uint32_t addr, uint32_t mask);
 int ckvm_netif_set_mac(const char *ifname, const uint8_t mac[6]);
 int ckvm_netif_set_mtu(const char *ifname, int mtu);

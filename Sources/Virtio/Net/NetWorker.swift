@@ -35,7 +35,7 @@ final class NetWorker: DeviceWorker {
 
         // Restored or default: what the driver last set through the control queue.
         let saved = control.values
-        let offloads = saved.guestOffloads ?? (features & NetFeature.guestOffloads)
+        let offloads = (saved.guestOffloads ?? .max) & features & NetFeature.guestOffloads
         let pairs = min(saved.activePairs, usablePairs)
         try tap.setOffload(NetFeature.tapOffload(forGuest: offloads))
         control.set(activePairs: pairs, guestOffloads: offloads)

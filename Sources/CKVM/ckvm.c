@@ -50,3 +50,6 @@ int ckvm_epoll_wait(int epfd, int *fds, uint32_t *events, int max, int timeout_m
 
 const int CKVM_O_DIRECT = O_DIRECT;
 int ckvm_fallocate(int fd, int mode, int64_t offset, int64_t length) { return fallocate(fd, mode, offset, length); }
+
+#include <sys/socket.h>
+int ckvm_accept_nonblock(int listen_fd) { return accept4(listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC); }

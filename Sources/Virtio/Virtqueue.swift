@@ -163,6 +163,13 @@ public final class Virtqueue: @unchecked Sendable {
         return DescriptorChain(head: head, readable: readable, writable: writable)
     }
 
+    /// Gives back the chain `pop` returned last, unused: the device found nothing to put in it (an empty
+    /// TAP or socket), and the driver's buffer must stay available — also across a snapshot, which saves
+    /// `lastAvailIdx`. The avail slot still names the same head: the driver only writes past avail->idx.
+    public func unpop() {
+        lastAvailIdx &-= 1
+    }
+
     /// Returns a chain to the driver with `length` bytes written into its writable buffers.
     public func pushUsed(head: UInt16, length: UInt32) throws(VirtioError) {
         let slot = UInt64(nextUsedIdx % size)

@@ -249,9 +249,9 @@ final class BlockTests: XCTestCase {
 
         let h = try DeviceHarness(blk)
         XCTAssertEqual(try request(h, type: 0, sector: 0, data: [(0x30_0000, 512, true)], queue: 1).status, 0)
-        waitFor { h.interrupt.count(1) == 1 }
-        XCTAssertEqual(h.interrupt.count(1), 1)
-        XCTAssertEqual(h.interrupt.count(0), 0)
+        waitFor { h.interrupt.count(queue: 1) == 1 }
+        XCTAssertEqual(h.interrupt.count(queue: 1), 1)
+        XCTAssertEqual(h.interrupt.count(queue: 0), 0)
     }
 
     func testDirectIOBouncesUnalignedGuestBuffers() throws {

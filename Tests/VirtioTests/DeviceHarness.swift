@@ -4,40 +4,25 @@ import Memory
 import XCTest
 @testable import Virtio
 
-/// Counts the interrupts a device raises, per queue, as a transport would deliver them.
-final class CountingInterrupt: VirtioInterrupt, @unchecked Sendable {
-    private let lock = NSLock()
-    private var signals: [Int: Int] = [:]
-
-    func signalQueue(_ index: Int) { lock.lock(); signals[index, default: 0] += 1; lock.unlock() }
-    func signalConfigChange() {}
-    func count(_ queue: Int = 0) -> Int { lock.lock(); defer { lock.unlock() }; return signals[queue, default: 0] }
-}
-
 /// A device activated in 16 MiB of guest memory with its queues driven by `TestRing`s and notified
 /// through real eventfds, as the transport would after DRIVER_OK.
 final class DeviceHarness {
-    let memory: GuestMemory
     let device: any VirtioDevice
-    var rings: [TestRing]
-    let events: [EventFD]
-    let interrupt = CountingInterrupt()
+    let driver: TestDriver
+    var memory: GuestMemory { driver.memory }
+    var rings: [TestRing] {
+        get { driver.rings }
+        set { driver.rings = newValue }
+    }
+    var events: [EventFD] { driver.events }
+    var interrupt: CountingInterrupt { driver.interrupt }
 
     init(_ device: any VirtioDevice, eventIdx: Bool = false) throws {
-        let memory = try GuestMemory(layout: [(base: 0, size: 16 << 20)], options: MemoryOptions())
-        self.memory = memory
         self.device = device
-        // Queue k's rings sit at 0x10_0000 + k * 0x3_0000 (descriptors, available, used).
-        rings = device.queueMaxSizes.indices.map { k in
-            let base = 0x10_0000 + UInt64(k) * 0x3_0000
-            return TestRing(memory: memory, size: 16, desc: base, avail: base + 0x1_0000, used: base + 0x2_0000)
-        }
-        events = try device.queueMaxSizes.map { _ in try EventFD() }
-        var features = VirtioFeature.version1 | VirtioFeature.ringIndirectDesc | device.deviceFeatures
+        driver = try TestDriver(queues: device.queueMaxSizes.count, size: 16)
+        var features = VirtioFeature.ringIndirectDesc | device.deviceFeatures
         if eventIdx { features |= VirtioFeature.ringEventIdx }
-        try device.activate(VirtioActivation(memory: memory, features: features,
-                                             queues: rings.enumerated().map { $1.queue(eventIdx: eventIdx, index: $0) },
-                                             queueEvents: events, interrupt: interrupt))
+        try device.activate(driver.activation(features: features))
     }
 
     deinit { device.reset() }

@@ -6,10 +6,18 @@ import XCTest
 struct TestRing {
     let memory: GuestMemory
     let size: UInt16
-    /// Ring addresses; a second queue in the same memory needs other ones.
-    var desc: UInt64 = 0x10_0000, avail: UInt64 = 0x11_0000, used: UInt64 = 0x12_0000
+    let desc: UInt64, avail: UInt64, used: UInt64
     var nextDesc: UInt16 = 0
     var availIdx: UInt16 = 0
+
+    /// The ring's three parts at `base`, +64 KiB and +128 KiB (one ring per 192 KiB of test memory).
+    init(memory: GuestMemory, size: UInt16, base: UInt64 = 0x10_0000) {
+        self.memory = memory
+        self.size = size
+        desc = base
+        avail = base + 0x1_0000
+        used = base + 0x2_0000
+    }
 
     func queue(eventIdx: Bool = false, indirect: Bool = true, index: Int = 0) -> Virtqueue {
         Virtqueue(index: index, size: size, descTable: desc, availRing: avail, usedRing: used, isReady: true,

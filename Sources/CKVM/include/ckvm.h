@@ -135,3 +135,33 @@ int ckvm_epoll_wait(int epfd, int *fds, uint32_t *events, int max, int timeout_m
 #include <linux/falloc.h>
 extern const int CKVM_O_DIRECT;
 int ckvm_fallocate(int fd, int mode, int64_t offset, int64_t length);
+
+/* TAP interfaces for virtio-net: TUNSETIFF and the interface ioctls take struct ifreq, a union Swift can
+ * fill only awkwardly; these take plain values. Each returns 0 or -1 with errno set. */
+#define CKVM_IFF_TAP 0x0002
+#define CKVM_IFF_NO_PI 0x1000
+#define CKVM_IFF_VNET_HDR 0x4000
+#define CKVM_IFF_MULTI_QUEUE 0x0100
+#define CKVM_IFNAMSIZ 16
+/* TUNSETIFF on an open /dev/net/tun with `flags`; `name` (may contain %d) in, the resolved name out
+ * (CKVM_IFNAMSIZ bytes). */
+int ckvm_tun_set_iff(int fd, const char *name, short flags, char *name_out);
+/* TUNSETQUEUE: attach (1) or detach (0) one queue of a multi-queue TAP. */
+int ckvm_tun_set_queue(int fd, int attach);
+/* TUNSETVNETHDRSZ and TUNSETOFFLOAD (TUN_F_* bits below). */
+int ckvm_tun_set_vnet_hdr_size(int fd, int size);
+int ckvm_tun_set_offload(int fd, unsigned int offload);
+#define CKVM_TUN_F_CSUM 0x01u
+#define CKVM_TUN_F_TSO4 0x02u
+#define CKVM_TUN_F_TSO6 0x04u
+#define CKVM_TUN_F_TSO_ECN 0x08u
+#define CKVM_TUN_F_UFO 0x10u
+/* Host-side interface settings through an AF_INET socket: IPv4 address and netmask (network byte order),
+ * MAC, MTU, and IFF_UP|IFF_RUNNING (left alone when already up). */
+int ckvm_netif_set_ipv4(const char *ifname, uint32_t addr, uint32_t mask);
+int ckvm_netif_set_mac(const char *ifname, const uint8_t mac[6]);
+int ckvm_netif_set_mtu(const char *ifname, int mtu);
+int ckvm_netif_up(const char *ifname);
+
+/* accept4(2) needs _GNU_SOURCE: accepts a connection as a non-blocking, close-on-exec fd. */
+int ckvm_accept_nonblock(int listen_fd);

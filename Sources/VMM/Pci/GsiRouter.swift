@@ -1,3 +1,4 @@
+import Foundation
 import Hypervisor
 import Pci
 import Synchronization
@@ -63,14 +64,20 @@ final class KvmMsiVectors: MsiVectors, Sendable {
 }
 
 /// Queue notifications as KVM ioeventfds on guest MMIO addresses.
+///
+/// `SWIFTCH_NO_IOEVENTFD=1` in the environment leaves them unregistered, so every notification exits
+/// to the VMM: only for measuring what ioeventfd saves (scripts/bench-blk --no-ioeventfd-run).
 struct KvmIoEvents: IoEventRegistrar, @unchecked Sendable {
     let vm: VirtualMachine
+    static let disabled = ProcessInfo.processInfo.environment["SWIFTCH_NO_IOEVENTFD"] == "1"
 
     func register(_ event: EventFD, address: UInt64, length: UInt32) throws {
+        guard !Self.disabled else { return }
         try vm.registerIoeventfd(eventFD: event.fd, address: address, length: length, isPIO: false)
     }
 
     func unregister(_ event: EventFD, address: UInt64, length: UInt32) {
+        guard !Self.disabled else { return }
         try? vm.unregisterIoeventfd(eventFD: event.fd, address: address, length: length, isPIO: false)
     }
 }

@@ -16,6 +16,13 @@ public struct MacAddress: Codable, Sendable, Hashable, CustomStringConvertible {
         self.bytes = bytes
     }
 
+    /// A random unicast, locally administered address (what CH gives a net device without `mac=`).
+    public static func localRandom() -> MacAddress {
+        var bytes = (0..<6).map { _ in UInt8.random(in: 0...255) }
+        bytes[0] = bytes[0] & 0xFE | 0x02
+        return MacAddress(bytes: bytes)!
+    }
+
     public init?(bytes: [UInt8]) {
         guard bytes.count == 6 else { return nil }
         self.bytes = bytes

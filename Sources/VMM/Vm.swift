@@ -6,6 +6,7 @@ import Foundation
 import Hypervisor
 import Logging
 import Memory
+import Virtio
 
 /// Why a VM could not be built or run. Messages are shown to users verbatim.
 public enum VmError: Error, CustomStringConvertible {
@@ -53,8 +54,8 @@ public final class Vm: @unchecked Sendable {
     private let msrIndices: [UInt32]
 
     /// `ram`: guest memory already mapped and filled (an incoming migration); nil maps new RAM.
-    public init(config: VmConfig, kvm: KVM, console: ConsoleIO?, platform: any VMControl, origin: Origin = .boot,
-                ram: GuestMemory? = nil, logger: Logger) throws {
+    public init(config: VmConfig, kvm: KVM, console: ConsoleIO?, virtioConsole: ConsoleEndpoint? = nil,
+                platform: any VMControl, origin: Origin = .boot, ram: GuestMemory? = nil, logger: Logger) throws {
         do {
             try config.validate(maxVCPUsSupported: UInt32(max(kvm.checkExtension(KVM_CAP_MAX_VCPUS), 1)))
         } catch let e as ValidationError {
@@ -62,10 +63,9 @@ public final class Vm: @unchecked Sendable {
         }
         // A configured device that is not built would leave the guest without it, silently: refuse instead.
         let requested: [(String, Bool)] = [
-            ("net", !(config.net ?? []).isEmpty),
             ("fs", !(config.fs ?? []).isEmpty), ("pmem", !(config.pmem ?? []).isEmpty),
             ("devices", !(config.devices ?? []).isEmpty), ("user_devices", !(config.user_devices ?? []).isEmpty),
-            ("vdpa", !(config.vdpa ?? []).isEmpty), ("vsock", config.vsock != nil),
+            ("vdpa", !(config.vdpa ?? []).isEmpty),
             ("balloon", config.balloon != nil), ("generic_vhost_user", !(config.generic_vhost_user ?? []).isEmpty),
             ("tpm", config.tpm != nil),
         ]
@@ -83,8 +83,8 @@ public final class Vm: @unchecked Sendable {
         try kvmVM.createIRQChip()
         try kvmVM.createPIT2()
         try Vm.registerMemory(memory, in: kvmVM, logDirty: false)
-        devices = try DeviceManager(vm: kvmVM, memory: memory, config: config, console: console, control: platform,
-                                    logger: logger)
+        devices = try DeviceManager(vm: kvmVM, memory: memory, config: config, console: console,
+                                    virtioConsole: virtioConsole, control: platform, logger: logger)
         msrIndices = MSRList.toSave(kvmList: (try? kvm.msrIndexList()) ?? [])
 
         var entry: EntryPoint?

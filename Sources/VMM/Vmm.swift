@@ -4,6 +4,7 @@ import Foundation
 import Glibc
 import Hypervisor
 import Logging
+import Virtio
 import Memory
 
 /// The single control loop that owns the VM and answers every command, one at a time, on its own thread.
@@ -28,6 +29,8 @@ public final class Vmm: VmmCommandHandling, @unchecked Sendable {
     let kvm: KVM
     /// The serial port's host side, made from the VM's config at its first boot and kept across reboots.
     private var console: ConsoleIO?
+    /// The virtio-console's host side; like the serial console it outlives reboots of the VM.
+    private var virtioConsole: (config: ConsoleConfig, endpoint: ConsoleEndpoint)?
     let logger: Logger
     var config: VmConfig?
     var vm: Vm?
@@ -123,6 +126,7 @@ public final class Vmm: VmmCommandHandling, @unchecked Sendable {
         }
         events.emit("vmm", "shutdown")
         console?.restoreTerminal()
+        virtioConsole?.endpoint.restoreTerminal()
         return exitCode ?? 0
     }
 
@@ -317,7 +321,7 @@ public final class Vmm: VmmCommandHandling, @unchecked Sendable {
         }
         events.emit("vm", "booting")
         // As CH: generated device ids become part of the config (vm.info shows them; reboots keep them).
-        let config = created.withGeneratedDeviceIDs()
+        let config = created.withGeneratedDeviceIdentities()
         self.config = config
         do {
             try launch(config: config, origin: .boot, paused: false)
@@ -349,7 +353,13 @@ public final class Vmm: VmmCommandHandling, @unchecked Sendable {
             console = config.serial.mode == .Off ? nil : try ConsoleIO(config: config.serial)
             if let path = console?.path, config.serial.mode == .Pty { logger.notice("serial pty: \(path)") }
         }
-        let vm = try Vm(config: config, kvm: kvm, console: console,
+        if config.console.mode == .Off {
+            virtioConsole = nil
+        } else if virtioConsole?.config != config.console {
+            virtioConsole = (config.console, try ConsoleEndpoint(ConsoleIO.backend(config.console)))
+            if let path = virtioConsole?.endpoint.path, config.console.mode == .Pty { logger.notice("virtio-console pty: \(path)") }
+        }
+        let vm = try Vm(config: config, kvm: kvm, console: console, virtioConsole: virtioConsole?.endpoint,
                         platform: PlatformEvents(mailbox: mailbox, generation: gen), origin: origin, ram: ram,
                         logger: logger)
         console?.attach(vm.serialInput)

@@ -1,4 +1,5 @@
 import Config
+import Logging
 import Virtio
 
 /// Why a configured virtio device could not be built; the message names the device and its config.
@@ -10,18 +11,32 @@ struct VirtioDeviceError: Error, CustomStringConvertible {
 
 /// Builds the virtio devices a VmConfig asks for, in Cloud Hypervisor's creation order (console,
 /// disks, net, rng, vsock) so that a guest finds them at the same PCI slots. Ids must already be
-/// assigned (`VmConfig.withGeneratedDeviceIDs`).
+/// assigned (`VmConfig.withGeneratedDeviceIdentities`).
 enum VirtioDeviceFactory {
-    static func devices(for config: VmConfig, console: ConsoleIO?) throws -> [(String, any VirtioDevice)] {
+    /// `console`: the virtio-console's host side (nil when `--console off`).
+    static func devices(for config: VmConfig, console: ConsoleEndpoint?, logger: Logger) throws -> [(String, any VirtioDevice)] {
         var out: [(String, any VirtioDevice)] = []
         func add(_ id: String, _ make: () throws -> any VirtioDevice) throws {
             do { out.append((id, try make())) } catch { throw VirtioDeviceError(id: id, reason: "\(error)") }
         }
+        if let console { try add("__console") { VirtioConsole(endpoint: console) } }
         for (i, disk) in (config.disks ?? []).enumerated() {
             let id = disk.pci_common.id ?? "_disk\(i)"
             try add(id) { try VirtioBlock(blockOptions(disk, id: id)) }
         }
+        for (i, net) in (config.net ?? []).enumerated() {
+            let id = net.pci_common.id ?? "_net\(i)"
+            try add(id) {
+                let device = try VirtioNet(netOptions(net, id: id))
+                logger.info("\(id): TAP \(device.tapName), guest MAC \(MACAddress.format(device.mac))")
+                return device
+            }
+        }
         try add("__rng") { try VirtioRng(source: config.rng.src) }
+        if let vsock = config.vsock {
+            let id = vsock.pci_common.id ?? "_vsock0"
+            try add(id) { try VirtioVsock(cid: UInt64(vsock.cid), socketPath: vsock.socket) }
+        }
         return out
     }
 
@@ -33,5 +48,15 @@ enum VirtioDeviceFactory {
         }
         return BlockDeviceOptions(path: path, readonly: disk.readonly, direct: disk.direct, numQueues: disk.num_queues,
                                   queueSize: disk.queue_size, serial: disk.serial)
+    }
+
+    private static func netOptions(_ net: NetConfig, id: String) throws -> NetDeviceOptions {
+        guard !net.vhost_user else { throw VirtioDeviceError(id: id, reason: "vhost-user networking is not supported") }
+        guard net.fds == nil else {
+            throw VirtioDeviceError(id: id, reason: "TAP file descriptors (fds=) are not supported yet: give tap=<name>")
+        }
+        return NetDeviceOptions(tap: net.tap, ip: net.ip, mask: net.mask, mac: net.mac?.bytes, hostMac: net.host_mac?.bytes,
+                                mtu: net.mtu, numQueues: net.num_queues, queueSize: net.queue_size,
+                                offloadCsum: net.offload_csum, offloadTso: net.offload_tso, offloadUfo: net.offload_ufo)
     }
 }

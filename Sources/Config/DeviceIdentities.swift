@@ -1,9 +1,9 @@
 extension VmConfig {
     /// The config with an id on every PCI device that lacks one, named as Cloud Hypervisor names them:
     /// a prefix and one counter shared by all kinds (`_disk0`, `_net1`, `_vsock2`), skipping ids in
-    /// use. CH records the ids in the VM's config at boot, so `vm.info` shows them and a reboot,
-    /// snapshot or migration keeps them.
-    public func withGeneratedDeviceIDs() -> VmConfig {
+    /// use; and a random locally administered MAC on every net device without one. CH records both in
+    /// the VM's config, so `vm.info` shows them and a reboot, snapshot or migration keeps them.
+    public func withGeneratedDeviceIdentities() -> VmConfig {
         var copy = self
         var used = Set(allDeviceIDs)
         var counter = 0
@@ -23,6 +23,10 @@ extension VmConfig {
         fill(&copy.net, "_net")
         fill(&copy.fs, "_fs")
         fill(&copy.pmem, "_pmem")
+        if var nets = copy.net {
+            for i in nets.indices where nets[i].mac == nil { nets[i].mac = MacAddress.localRandom() }
+            copy.net = nets
+        }
         if copy.vsock != nil && copy.vsock?.pci_common.id == nil { copy.vsock?.pci_common.id = next("_vsock") }
         return copy
     }

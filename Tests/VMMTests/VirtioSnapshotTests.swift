@@ -4,7 +4,8 @@ import XCTest
 
 /// Snapshot/restore with virtio devices busy: the disk workload runs on one vCPU while the other
 /// verifies memory; after the restore, the guest re-reads every block it wrote before (`blkcheck`), its
-/// workload goes on, memory verifies, TICKs continue — no request was lost or replayed.
+/// workload goes on, memory verifies, TICKs continue — no request was lost or replayed — and the
+/// network and vsock (fresh host ends, as in CH) work again.
 final class VirtioSnapshotTests: XCTestCase {
     override func setUpWithError() throws {
         try Require.kvm()
@@ -18,12 +19,14 @@ final class VirtioSnapshotTests: XCTestCase {
         XCTAssertTrue(FileManager.default.createFile(atPath: disk, contents: nil))
         XCTAssertEqual(truncate(disk, 32 << 20), 0)
         try FileManager.default.createDirectory(atPath: snap, withIntermediateDirectories: true)
-        let socket = dir.file("src.sock")
+        let socket = dir.file("src.sock"), vsock = dir.file("vsock")
         let source = try GuestProcess.checkguest(cpus: 2, cmdline: "workload=blk:8,memcheck:16",
-                                                 extra: ["--disk", "path=\(disk)", "--api-socket", "path=\(socket)"])
+                                                 extra: ["--disk", "path=\(disk)", "--api-socket", "path=\(socket)",
+                                                         "--net", VirtioNetworkingTests.netOption, "--vsock", "cid=3,socket=\(vsock)"])
         defer { source.stop() }
         let api = RESTClient(socket: socket)
         try api.waitUntilUp()
+        try source.waitFor(#"^NET ok"#, timeout: 30)
         try source.waitFor(#"^BLK ok written=\d+ gen=[3-9]"#, timeout: 30)
         XCTAssertEqual(try api.put("vm.pause").status, 204)
         let reply = try api.put("vm.snapshot", #"{"destination_url":"file://\#(snap)"}"#)
@@ -49,6 +52,10 @@ final class VirtioSnapshotTests: XCTestCase {
         try restored.waitFor(#"^BLK ok verified=\d+"#, timeout: 30)
         restored.send("check\n")
         try restored.waitFor(#"^CHECK ok\b"#, timeout: 30)
+        restored.send("netcheck\n")
+        try restored.waitFor(#"^NET ok"#, timeout: 15)
+        let message = Array("after restore\n".utf8)
+        XCTAssertEqual(try HybridVsockClient(socket: vsock, port: 1234).echo(message), message)
         if let lastTick {
             let tick = Int(try restored.waitFor(#"^TICK (\d+) "#, timeout: 10)[1])!
             XCTAssertGreaterThan(tick, lastTick, "TICKs continue")

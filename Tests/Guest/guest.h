@@ -217,6 +217,7 @@ extern u64 mem_kib;
 void mem_init(void);
 u64 pool_alloc(u64 bytes);    /* physical (= virtual) address, 0 if none; page aligned */
 u64 pool_free_bytes(void);
+int mmio_map(u64 addr, u64 len); /* identity-map device MMIO uncached (any address below 2^47); 0 = failed */
 
 /* ---- pci.c ---- */
 void pci_enumerate(void);

@@ -181,7 +181,8 @@ static long found_gen(const u64 *p, u64 sector) { return p[0] == (BLK_MAGIC ^ se
 enum { PH_WRITE, PH_FLUSH, PH_VERIFY, PH_READ_RO };
 static struct {
     int active, phase, cpu;
-    u64 nblocks;              /* blocks covered */
+    u64 nblocks;              /* blocks covered by this run */
+    u64 table_blocks;         /* blocks the generation table covers (the first run's size) */
     volatile u32 *gen;        /* per block: generation last written (completed), 0 = never */
     u32 cur_gen;
     u64 cursor;               /* next block to submit in this phase */
@@ -190,6 +191,7 @@ static struct {
     u64 bufs[WL_QD];
     u32 buf_free;             /* bitmask */
     u64 written_sectors, verified_sectors, read_sectors, passes;
+    u64 stop_after;           /* blk:MB:PASSES: pass count at which the workload stops (0 = never) */
     u64 bad, bad_lines, first_bad;
     u64 last_print_ns, pass_start_ns;
 } wl;
@@ -306,17 +308,22 @@ static void wl_advance(struct vblk *b) {
         break;
     case PH_VERIFY:
         wl.passes++;
-        wl_report(wl.passes == 1);
+        wl_report(wl.passes == 1 || wl.passes == wl.stop_after);
         wl.cur_gen = (wl.cur_gen + 1) & GEN_MASK;
         if (!wl.cur_gen) wl.cur_gen = 1;
         wl.phase = PH_WRITE;
         break;
     case PH_READ_RO:
         wl.passes++;
-        wl_report(wl.passes == 1);
+        wl_report(wl.passes == 1 || wl.passes == wl.stop_after);
         break;
     }
     wl.cursor = 0;
+    if (wl.stop_after && wl.passes >= wl.stop_after) {
+        println("BLK done passes=%lu written=%lu gen=%u bad=%lu", wl.passes, wl.written_sectors,
+                wl.phase == PH_READ_RO ? 0 : (wl.cur_gen - 1) & GEN_MASK, wl.bad);
+        wl.active = 0;
+    }
 }
 
 int vblk_workload_step(u64 deadline) {
@@ -328,7 +335,7 @@ int vblk_workload_step(u64 deadline) {
         virtq_kick(b->q);
         if (!wl.outstanding) {
             if (wl.phase == PH_FLUSH || wl.cursor >= wl.nblocks) wl_advance(b);
-            if (clock_ns() >= deadline) break;
+            if (!wl.active || clock_ns() >= deadline) break;
             continue;
         }
         if (clock_ns() >= deadline) break;
@@ -347,7 +354,7 @@ int vblk_workload_step(u64 deadline) {
         if (blk_reap(b, &st, &c)) wl_complete(b, st, c);
         else blk_wait(b);
     }
-    if (!wl.outstanding && wl.phase != PH_FLUSH && wl.cursor >= wl.nblocks) wl_advance(b);
+    if (wl.active && !wl.outstanding && wl.phase != PH_FLUSH && wl.cursor >= wl.nblocks) wl_advance(b);
     blk_unlock(b);
     if (b->broken) wl.active = 0;
     return 1;
@@ -358,10 +365,14 @@ int vblk_workload_start(const char *arg, char *err, int errlen) {
     if (!vblk_dev) { format(err, errlen, "no virtio-blk device"); return 0; }
     if (b->broken) { format(err, errlen, "virtio-blk device broken"); return 0; }
     if (wl.active) { format(err, errlen, "a blk workload is already running"); return 0; }
-    u64 mb = 0;
+    u64 mb = 0, passes = 0;
     if (*arg == ':') {
         arg++;
-        if (!parse_u64(arg, &arg, &mb) || !mb) { format(err, errlen, "blk:MB needs a size"); return 0; }
+        if (!parse_u64(arg, &arg, &mb) || !mb) { format(err, errlen, "blk:MB[:PASSES] needs a size"); return 0; }
+        if (*arg == ':' && (!parse_u64(arg + 1, &arg, &passes) || !passes)) {
+            format(err, errlen, "blk:MB:PASSES needs a number of passes");
+            return 0;
+        }
     }
     if (*arg) { format(err, errlen, "trailing characters"); return 0; }
     u64 nblocks = b->capacity / BLOCK_SECTORS;
@@ -374,11 +385,13 @@ int vblk_workload_start(const char *arg, char *err, int errlen) {
         memset((void *)gen, 0, ALIGN_UP(nblocks * 4, 4096));
         wl.gen = (volatile u32 *)gen;
         for (int i = 0; i < WL_QD; i++) wl.bufs[i] = bufs + (u64)i * WL_CHUNK_BLOCKS * 4096;
-    } else if (nblocks > wl.nblocks) {
-        format(err, errlen, "a restarted blk workload may not grow (%lu blocks)", wl.nblocks);
+        wl.table_blocks = nblocks;
+    } else if (nblocks > wl.table_blocks) {
+        format(err, errlen, "a restarted blk workload may not grow (%lu blocks)", wl.table_blocks);
         return 0;
     }
     wl.nblocks = nblocks;
+    wl.stop_after = passes ? wl.passes + passes : 0;
     wl.buf_free = (1u << WL_QD) - 1;
     wl.cur_gen = wl.cur_gen ? wl.cur_gen : 1;
     wl.phase = b->ro ? PH_READ_RO : PH_WRITE;
@@ -404,12 +417,12 @@ static void blkcheck(struct vblk *b) {
     u64 bad_before = wl.bad, first_bad_before = wl.first_bad;
     wl.bad = 0; /* report_bad records the first bad sector of this check */
     while (!b->broken) {
-        while (free_bufs && block < wl.nblocks) {
+        while (free_bufs && block < wl.table_blocks) {
             /* the next run of written blocks */
-            while (block < wl.nblocks && !(wl.gen[block] & GEN_MASK)) block++;
-            if (block >= wl.nblocks) break;
+            while (block < wl.table_blocks && !(wl.gen[block] & GEN_MASK)) block++;
+            if (block >= wl.table_blocks) break;
             u64 n = 1;
-            while (n < CHECK_CHUNK_BLOCKS && block + n < wl.nblocks && (wl.gen[block + n] & GEN_MASK)) n++;
+            while (n < CHECK_CHUNK_BLOCKS && block + n < wl.table_blocks && (wl.gen[block + n] & GEN_MASK)) n++;
             int bi = __builtin_ctz(free_bufs);
             u64 buf = check_buf + (u64)bi * CHECK_CHUNK_BLOCKS * 4096;
             if (blk_submit(b, T_IN, block * BLOCK_SECTORS, buf, (u32)(n * 4096), COOKIE(bi, block, n)) < 0) break;
@@ -520,7 +533,7 @@ static void blkbench(struct vblk *b) {
     rr = n * 1000000000ul / (ns + 1);
     /* the pattern in the bench region is gone: forget those blocks (the workload rewrites them) */
     if (!b->ro && wl.gen)
-        for (u64 k = 0; k < region / BLOCK_SECTORS && k < wl.nblocks; k++) wl.gen[k] = 0;
+        for (u64 k = 0; k < region / BLOCK_SECTORS && k < wl.table_blocks; k++) wl.gen[k] = 0;
     blk_unlock(b);
     println("BLKBENCH seq_write_mbps=%lu.%lu seq_read_mbps=%lu.%lu rand_write_iops=%lu rand_read_iops=%lu "
             "region_mib=%lu seq_qd=%d rand_qd=%d errors=%d ro=%d",

@@ -40,20 +40,20 @@ static struct virtq vqs[24];
 static int nvqs;
 
 static inline void mb(void) { __atomic_thread_fence(__ATOMIC_SEQ_CST); }
-static u8 cc_r8(const struct vdev *d, u32 o) { return *(volatile u8 *)phys(d->common + o); }
-static u16 cc_r16(const struct vdev *d, u32 o) { return *(volatile u16 *)phys(d->common + o); }
-static u32 cc_r32(const struct vdev *d, u32 o) { return *(volatile u32 *)phys(d->common + o); }
-static void cc_w8(const struct vdev *d, u32 o, u8 v) { *(volatile u8 *)phys(d->common + o) = v; }
-static void cc_w16(const struct vdev *d, u32 o, u16 v) { *(volatile u16 *)phys(d->common + o) = v; }
-static void cc_w32(const struct vdev *d, u32 o, u32 v) { *(volatile u32 *)phys(d->common + o) = v; }
+static u8 cc_r8(const struct vdev *d, u32 o) { return mmio_read8(d->common + o); }
+static u16 cc_r16(const struct vdev *d, u32 o) { return mmio_read16(d->common + o); }
+static u32 cc_r32(const struct vdev *d, u32 o) { return mmio_read32(d->common + o); }
+static void cc_w8(const struct vdev *d, u32 o, u8 v) { mmio_write8(d->common + o, v); }
+static void cc_w16(const struct vdev *d, u32 o, u16 v) { mmio_write16(d->common + o, v); }
+static void cc_w32(const struct vdev *d, u32 o, u32 v) { mmio_write32(d->common + o, v); }
 static void cc_w64(const struct vdev *d, u32 o, u64 v) {
     cc_w32(d, o, (u32)v);
     cc_w32(d, o + 4, (u32)(v >> 32));
 }
 
-u8 vdev_cfg8(const struct vdev *d, u32 off) { return *(volatile u8 *)phys(d->device + off); }
-u16 vdev_cfg16(const struct vdev *d, u32 off) { return *(volatile u16 *)phys(d->device + off); }
-u32 vdev_cfg32(const struct vdev *d, u32 off) { return *(volatile u32 *)phys(d->device + off); }
+u8 vdev_cfg8(const struct vdev *d, u32 off) { return mmio_read8(d->device + off); }
+u16 vdev_cfg16(const struct vdev *d, u32 off) { return mmio_read16(d->device + off); }
+u32 vdev_cfg32(const struct vdev *d, u32 off) { return mmio_read32(d->device + off); }
 u8 vdev_config_generation(const struct vdev *d) { return cc_r8(d, CC_CFGGEN); }
 u64 vdev_cfg64(const struct vdev *d, u32 off) {
     for (;;) { /* two 32-bit reads, consistent by the configuration generation */
@@ -207,7 +207,7 @@ void virtq_kick(struct virtq *q) {
         need = !(READ_ONCE(q->used->flags) & VIRTQ_USED_F_NO_NOTIFY);
     }
     if (need && q->notify) {
-        *q->notify = q->index;
+        mmio_write16(q->notify, q->index);
         q->kicks++;
     }
 }
@@ -392,7 +392,7 @@ int vdev_init(struct vdev *d, const struct pci_dev *p, int type, u64 wanted, int
         cc_w64(d, CC_Q_DESCLO, (u64)q->desc);
         cc_w64(d, CC_Q_AVAILLO, (u64)q->avail);
         cc_w64(d, CC_Q_USEDLO, (u64)q->used);
-        q->notify = (volatile u16 *)phys(d->notify + (u64)cc_r16(d, CC_Q_NOFF) * d->notify_mult);
+        q->notify = d->notify + (u64)cc_r16(d, CC_Q_NOFF) * d->notify_mult;
         virtq_irq(q, 0);
         cc_w16(d, CC_Q_ENABLE, 1);
     }

@@ -46,7 +46,7 @@ struct virtq {
     struct virtq_used *used;
     volatile u16 *used_event;  /* &avail->ring[size] */
     volatile u16 *avail_event; /* (u16 *)&used->ring[size] */
-    volatile u16 *notify;
+    u64 notify;             /* its notify address (0 = none) */
     u64 *cookie;            /* per head: what the driver passed to virtq_add */
     struct vdev *dev;
     u64 kicks, completions;

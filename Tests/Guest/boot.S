@@ -210,6 +210,22 @@ sci_isr:
         popq %rax
         iretq
 
+/* virtio MSI-X vectors (VEC_VIRTIO_BASE + n): count per vector in virtio_irq_count[n] (virtio.c; a vector
+ * may be moved between CPUs, hence `lock`), EOI. User code (the drivers) looks at the rings itself. */
+        .macro VIRTIO_ISR n
+virtio_isr_\n:
+        lock incq virtio_irq_count + 8 * \n
+        incq virtio_irq_total   /* a wake-up hint for SYS_HALT_IF in the BSP's idle loop */
+        pushq %rax
+        movq lapic_base, %rax
+        movl $0, 0xb0(%rax)
+        popq %rax
+        iretq
+        .endm
+        .irp n, 0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31
+        VIRTIO_ISR \n
+        .endr
+
 /* NMI (vector 2, IST3): count and return, no EOI. The IST3 stack lies directly below this CPU's IST1
  * stack, so on entry (rsp = IST3 top - 40) the counters are at 40 + ISTACK_SIZE above rsp. */
         .globl nmi_isr
@@ -236,6 +252,14 @@ sys_halt:
         hlt
         cli
         iretq
+sys_halt_if:                    /* halt only while the u16 at rdi still equals si (e.g. a used ring index):
+                                 * an interrupt that changed it before the int3 was taken is not waited for */
+        cmpw %si, (%rdi)
+        jne 1f
+        sti
+        hlt
+        cli
+1:      iretq
 sys_wrmsr:
         pushq %rcx
         pushq %rdx
@@ -395,7 +419,14 @@ sys_bad:
 sys_table:
         .quad sys_halt, sys_wrmsr, sys_rdmsr, sys_cpuid, sys_reset, sys_halt_forever, sys_flush_tlb
         .quad sys_inb, sys_inw, sys_inl, sys_outb, sys_outw, sys_outl, sys_pci_read, sys_serial_write
-        .quad sys_c
+        .quad sys_c, sys_halt_if
+
+        .balign 8
+        .globl virtio_isr_table
+virtio_isr_table:
+        .irp n, 0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31
+        .quad virtio_isr_\n
+        .endr
         .text
 
 /* ---------------------------------------------------------------- exceptions (IST2) */

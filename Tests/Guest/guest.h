@@ -39,8 +39,23 @@ static inline void *phys(u64 a) {
     __asm__("" : "=r"(p) : "0"(a));
     return p;
 }
-static inline u32 mmio_read32(u64 addr) { return *(volatile u32 *)addr; }
-static inline void mmio_write32(u64 addr, u32 v) { *(volatile u32 *)addr = v; }
+#ifndef HOSTED_SIM
+static inline u8 mmio_read8(u64 addr) { return *(volatile u8 *)phys(addr); }
+static inline u16 mmio_read16(u64 addr) { return *(volatile u16 *)phys(addr); }
+static inline u32 mmio_read32(u64 addr) { return *(volatile u32 *)phys(addr); }
+static inline void mmio_write8(u64 addr, u8 v) { *(volatile u8 *)phys(addr) = v; }
+static inline void mmio_write16(u64 addr, u16 v) { *(volatile u16 *)phys(addr) = v; }
+static inline void mmio_write32(u64 addr, u32 v) { *(volatile u32 *)phys(addr) = v; }
+#else /* the host-side simulation (sim/): device registers are emulated by the harness */
+u64 sim_mmio_read(u64 addr, int size);
+void sim_mmio_write(u64 addr, int size, u64 v);
+static inline u8 mmio_read8(u64 addr) { return (u8)sim_mmio_read(addr, 1); }
+static inline u16 mmio_read16(u64 addr) { return (u16)sim_mmio_read(addr, 2); }
+static inline u32 mmio_read32(u64 addr) { return (u32)sim_mmio_read(addr, 4); }
+static inline void mmio_write8(u64 addr, u8 v) { sim_mmio_write(addr, 1, v); }
+static inline void mmio_write16(u64 addr, u16 v) { sim_mmio_write(addr, 2, v); }
+static inline void mmio_write32(u64 addr, u32 v) { sim_mmio_write(addr, 4, v); }
+#endif
 static inline void cpu_relax(void) { __asm__ __volatile__("pause" ::: "memory"); }
 
 /* ---- spinlock (user mode; also used by the CPL0 panic path with a bounded wait) ---- */
@@ -101,10 +116,15 @@ struct irq_counters *irq_counters_of(int cpu);
 /* ---- syscalls (`int3` from user mode; see boot.S) ---- */
 #include "syscalls.h"
 
+#ifndef HOSTED_SIM
 static inline u64 syscall3(u64 nr, u64 a0, u64 a1, u64 a2) {
     __asm__ __volatile__("int3" : "+a"(nr) : "D"(a0), "S"(a1), "d"(a2) : "memory");
     return nr;
 }
+#else
+u64 sim_syscall3(u64 nr, u64 a0, u64 a1, u64 a2);
+static inline u64 syscall3(u64 nr, u64 a0, u64 a1, u64 a2) { return sim_syscall3(nr, a0, a1, a2); }
+#endif
 static inline void sys_halt(void) { syscall3(SYS_HALT, 0, 0, 0); }
 static inline void sys_wrmsr(u32 msr, u64 v) { syscall3(SYS_WRMSR, msr, v, 0); }
 static inline u64 sys_rdmsr(u32 msr) { return syscall3(SYS_RDMSR, msr, 0, 0); }
@@ -144,11 +164,15 @@ struct cpu {
     int next_wl;
     volatile int no_halt;       /* its LAPIC timer never fired: poll instead of halting */
 };
+#ifndef HOSTED_SIM
 static inline struct cpu *this_cpu(void) {
     u64 sp;
     __asm__("mov %%rsp, %0" : "=r"(sp));
     return (struct cpu *)(sp & ~(u64)(USTACK_SIZE - 1));
 }
+#else
+struct cpu *this_cpu(void);
+#endif
 struct cpu *cpu_struct(int index);
 
 /* ---- clock.c ---- */
@@ -217,6 +241,7 @@ extern u64 mem_kib;
 void mem_init(void);
 u64 pool_alloc(u64 bytes);    /* physical (= virtual) address, 0 if none; page aligned */
 u64 pool_free_bytes(void);
+int mmio_map(u64 addr, u64 len); /* identity-map device MMIO uncached (any address below 2^47); 0 = failed */
 
 /* ---- pci.c ---- */
 void pci_enumerate(void);

@@ -44,6 +44,7 @@ extern u64 gdt[];
 extern const u64 exc_stub_table[32];
 extern void timer_isr(void), uart_isr(void), other_isr(void), spurious_isr(void), syscall_isr(void);
 extern void nmi_isr(void), pwrbtn_isr(void), sci_isr(void);
+extern const u64 virtio_isr_table[VEC_VIRTIO_COUNT];
 
 _Static_assert(__builtin_offsetof(struct irq_counters, nmi) == IRQC_NMI, "IRQC_NMI");
 _Static_assert(__builtin_offsetof(struct irq_counters, pwrbtn) == IRQC_PWRBTN, "IRQC_PWRBTN");
@@ -81,6 +82,7 @@ static void build_idt(void) {
     set_gate(VEC_NMI, (u64)nmi_isr, 3, 0);
     set_gate(VEC_PWRBTN, (u64)pwrbtn_isr, 1, 0);
     set_gate(VEC_SCI, (u64)sci_isr, 1, 0);
+    for (int i = 0; i < VEC_VIRTIO_COUNT; i++) set_gate(VEC_VIRTIO_BASE + i, virtio_isr_table[i], 1, 0);
     set_gate(VEC_SYSCALL, (u64)syscall_isr, 0, 3); /* int3 from user mode */
 }
 

@@ -43,6 +43,8 @@
 #define VEC_PIC_BASE 0x30
 #define VEC_SYSCALL 3 /* int3: see boot.S */
 #define VEC_SPURIOUS 0xff
+#define VEC_VIRTIO_BASE 0x40 /* MSI-X vectors of the virtio devices: 0x40..0x5f, counted per vector */
+#define VEC_VIRTIO_COUNT 32
 
 /* Low memory used by the guest */
 #define AP_TRAMPOLINE 0x8000 /* SIPI vector 0x08 */

@@ -230,7 +230,7 @@ static int line_format(char *buf, int size, const char *fmt, va_list ap) {
 }
 
 void println(const char *fmt, ...) {
-    char buf[512];
+    char buf[1024];
     va_list ap;
     va_start(ap, fmt);
     int n = line_format(buf, sizeof buf, fmt, ap);

@@ -4,6 +4,7 @@
  * APs loop over their workloads (or halt until the next timer interrupt).
  */
 #include "guest.h"
+#include "virtio.h"
 
 #define SLICE_NS 5000000ul /* a workload runs at most this long before the loop looks around */
 
@@ -144,18 +145,21 @@ static void command(char *line) {
         println("REBOOT by=command");
         acpi_reboot();
     } else if (!strncmp(line, "stats", 6)) {
-        char buf[400];
+        char buf[400], vbuf[400];
         workloads_stats(buf, sizeof buf);
+        virtio_stats(vbuf, sizeof vbuf);
         struct irq_counters *ic = irq_counters_of(0);
         char nmis[160];
         join_u64(nmis, sizeof nmis, get_nmis);
         println("STATS cpus=%d t_ms=%lu ticks=%lu clock=%s pool_free_kib=%lu uart_irq=%lu other_irq=%lu spurious=%lu "
-                "nmi=%s pwrbtn_irq=%lu sci_irq=%lu %s",
+                "nmi=%s pwrbtn_irq=%lu sci_irq=%lu %s %s",
                 ncpus_online, (clock_ns() - boot_ns) / 1000000, tick_n, clock_is_kvmclock ? "kvmclock" : "tsc",
-                pool_free_bytes() / 1024, ic->serial, ic->other, ic->spurious, nmis, ic->pwrbtn, ic->sci, buf);
+                pool_free_bytes() / 1024, ic->serial, ic->other, ic->spurious, nmis, ic->pwrbtn, ic->sci, buf, vbuf);
     } else if (!strncmp(line, "fault", 6)) {
         println("FAULT reading 0x%lx", 0x7f0000000000ul);
         (void)*(volatile u64 *)phys(0x7f0000000000ul); /* not mapped: #PF -> PANIC */
+    } else if (virtio_command(line)) {
+        /* blk, blk:MB, blkcheck, blkbench, netcheck, rngcheck, vcon TEXT, vsockcheck PORT */
     } else {
         println("ERROR unknown command: %s", line);
     }
@@ -177,19 +181,25 @@ static void poll_serial(void) {
 /* ---------------------------------------------------------------- main loops */
 static NORETURN void cpu_loop(struct cpu *c) {
     for (;;) {
+        /* a virtio interrupt after this point (an RX frame for virtio_poll) must not be slept through */
+        u16 virtio_seen = (u16)virtio_irq_total;
         u64 now = clock_ns();
         clock_check(c, now);
         if (c->index == 0) {
             poll_serial();
             nmi_poll();
             acpi_power_button_poll();
+            virtio_poll();
             if (now >= next_tick_ns) {
                 tick(now);
                 next_tick_ns += 1000000000ul;
                 if (now >= next_tick_ns) next_tick_ns = now + 1000000000ul; /* after a long stall: no burst */
             }
         }
-        if (!workload_step(c, SLICE_NS) && !c->no_halt) sys_halt(); /* idle: sleep until the next interrupt */
+        if (!workload_step(c, SLICE_NS) && !c->no_halt) { /* idle: sleep until the next interrupt */
+            if (c->index == 0) syscall3(SYS_HALT_IF, (u64)&virtio_irq_total, virtio_seen, 0);
+            else sys_halt();
+        }
     }
 }
 
@@ -228,6 +238,7 @@ static NORETURN void bsp_main(void) {
     acpi_power_button_init(c->apic_id);
 
     pci_enumerate();
+    virtio_init();
     int n = smp_boot_aps();
     if (n != acpi.ncpus_madt) println("WARN cpus_online=%d madt_cpus=%d", n, acpi.ncpus_madt);
     /* every CPU's timer must tick (first after ~10 ms): a CPU without one would sleep forever when idle */

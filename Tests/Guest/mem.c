@@ -94,6 +94,48 @@ void mem_init(void) {
             pool_free_bytes() / 1024, (u64)__image_end, n_pd_high);
 }
 
+/* ---------------------------------------------------------------- device MMIO (PCI BARs)
+ * Maps [addr, addr + len) uncached (PWT|PCD, 2 MiB user pages) wherever it is: in the 32-bit hole the boot
+ * map's write-back PDEs are replaced, above 4 GiB page-directory pages (and page-directory-pointer pages
+ * above 512 GiB) are taken from a small static set. Called before the APs start (they load CR3 afresh). */
+#define MMIO_PT_PAGES 24
+#define PDE_MMIO 0x9ful /* present | writable | user | PWT | PCD | 2 MiB */
+#define PT_ADDR(e) ((e) & 0x000ffffffffff000ul)
+static u64 mmio_pt[MMIO_PT_PAGES][512] __attribute__((aligned(4096)));
+static int n_mmio_pt;
+
+static u64 *mmio_pt_alloc(void) {
+    if (n_mmio_pt >= MMIO_PT_PAGES) return NULL;
+    u64 *p = mmio_pt[n_mmio_pt++];
+    memset(p, 0, 4096);
+    return p;
+}
+
+int mmio_map(u64 addr, u64 len) {
+    if (!len) return 1;
+    u64 end = addr + len;
+    if (end < addr || end > (1ul << 47)) return 0; /* identity mapping: lower canonical half only */
+    for (u64 a = addr & ~0x1ffffful; a < end; a += 0x200000) {
+        u64 *pdpt;
+        u64 i4 = a >> 39, i3 = (a >> 30) & 511, i2 = (a >> 21) & 511;
+        if (!(pml4[i4] & 1)) {
+            u64 *n = mmio_pt_alloc();
+            if (!n) return 0;
+            __atomic_store_n(&pml4[i4], (u64)n | 7, __ATOMIC_RELEASE);
+        }
+        pdpt = (u64 *)PT_ADDR(pml4[i4]);
+        if (!(pdpt[i3] & 1)) {
+            u64 *n = mmio_pt_alloc();
+            if (!n) return 0;
+            __atomic_store_n(&pdpt[i3], (u64)n | 7, __ATOMIC_RELEASE);
+        }
+        u64 *pd = (u64 *)PT_ADDR(pdpt[i3]);
+        pd[i2] = a | PDE_MMIO;
+    }
+    sys_flush_tlb();
+    return 1;
+}
+
 static spinlock_t pool_lock;
 
 u64 pool_alloc(u64 bytes) {

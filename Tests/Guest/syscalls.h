@@ -17,5 +17,6 @@
 #define SYS_PCI_READ 13     /* rdi = config address (bus<<16 | dev<<11 | fn<<8 | offset) -> dword */
 #define SYS_SERIAL_WRITE 14 /* rdi = buffer, rsi = length */
 #define SYS_PCI_WRITE 15    /* rdi = config address, rsi = value, rdx = size (1/2/4); C path */
-#define SYS_COUNT 16
+#define SYS_HALT_IF 16      /* rdi = address of a u16, rsi = value: sti; hlt only while *rdi == rsi */
+#define SYS_COUNT 17
 #endif

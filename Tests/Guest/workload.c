@@ -9,6 +9,7 @@
  * bit 31 BUSY (being rewritten; readers retry).
  */
 #include "guest.h"
+#include "virtio.h"
 
 #define PAGE_WORDS 512
 #define PAGE_MAGIC 0x434b475545535421ul /* "!TSEUGKC" */
@@ -18,8 +19,8 @@
 #define MAX_WL 32
 #define MAX_BAD_LINES 16 /* CHECK bad lines printed per workload (the count keeps going) */
 
-enum { WL_IDLE, WL_COUNTER, WL_MEMCHECK, WL_DIRTY, WL_POWEROFF, WL_REBOOT };
-static const char *const kind_names[] = { "idle", "counter", "memcheck", "dirty", "poweroff", "reboot" };
+enum { WL_IDLE, WL_COUNTER, WL_MEMCHECK, WL_DIRTY, WL_POWEROFF, WL_REBOOT, WL_BLK };
+static const char *const kind_names[] = { "idle", "counter", "memcheck", "dirty", "poweroff", "reboot", "blk" };
 
 struct workload {
     int id, kind, cpu;
@@ -269,6 +270,7 @@ int workload_step(struct cpu *c, u64 slice_ns) {
         case WL_COUNTER: busy = step_counter(c, deadline); break;
         case WL_MEMCHECK: busy = step_memcheck(w, deadline); break;
         case WL_DIRTY: busy = step_dirty(w, deadline); break;
+        case WL_BLK: busy = vblk_workload_step(deadline); break;
         case WL_POWEROFF:
             println("POWEROFF by=workload");
             acpi_poweroff();
@@ -305,7 +307,12 @@ struct workload *workload_start(const char *spec, int cpu, char *err, int errlen
         if (*p == ':' && !parse_mb(&p, &rate)) { format(err, errlen, "dirty:MB:RATE: bad rate"); return NULL; }
     } else if (str_starts(p, "poweroff")) { kind = WL_POWEROFF; p += 8; }
     else if (str_starts(p, "reboot")) { kind = WL_REBOOT; p += 6; }
+    else if (str_starts(p, "blk") && (p[3] == ':' || !p[3])) { kind = WL_BLK; p += 3; }
     else { format(err, errlen, "unknown workload"); return NULL; }
+    if (kind == WL_BLK) { /* blk or blk:MB: checked (and its state set up) by the driver */
+        if (!vblk_workload_start(p, err, errlen)) return NULL;
+        p += strlen(p);
+    }
     if (*p) { format(err, errlen, "trailing characters"); return NULL; }
     if (cpu < 0 || cpu >= ncpus_online) cpu = 0;
     struct cpu *c = cpu_struct(cpu);

@@ -39,6 +39,10 @@ public enum Paths {
 public struct GuestWaitError: Error, CustomStringConvertible {
     public let what: String
     public let output: String
+    public init(what: String, output: String) {
+        self.what = what
+        self.output = output
+    }
     public var description: String {
         let tail = output.split(separator: "\n", omittingEmptySubsequences: false).suffix(40).joined(separator: "\n")
         return "\(what)\n--- last console lines ---\n\(tail)"

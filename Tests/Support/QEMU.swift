@@ -175,3 +175,91 @@ public final class QEMUMonitor {
         }
     }
 }
+
+/// QEMU command-line pieces for modern-only virtio-PCI devices (`disable-legacy=on`), as the checkguest's
+/// drivers expect them (vendor 0x1af4, device 0x1040 + type, like Cloud Hypervisor's).
+public enum QEMUVirtio {
+    /// A raw disk image as virtio-blk (`serial=` answers VIRTIO_BLK_T_GET_ID; `readOnly` offers VIRTIO_BLK_F_RO).
+    public static func blk(image: String, id: String = "vblk0", readOnly: Bool = false,
+                           serial: String? = nil) -> [String] {
+        ["-drive", "file=\(image),format=raw,if=none,id=\(id)\(readOnly ? ",readonly=on" : "")",
+         "-device", "virtio-blk-pci,drive=\(id),disable-legacy=on\(serial.map { ",serial=\($0)" } ?? "")"]
+    }
+
+    /// virtio-net on an existing TAP interface (see `TapDevice`).
+    public static func net(tap: String, mac: String, id: String = "vnet0") -> [String] {
+        ["-netdev", "tap,id=\(id),ifname=\(tap),script=no,downscript=no",
+         "-device", "virtio-net-pci,netdev=\(id),disable-legacy=on,mac=\(mac)"]
+    }
+
+    /// virtio-rng fed from the host's /dev/urandom.
+    public static func rng(id: String = "vrng0") -> [String] {
+        ["-object", "rng-random,id=\(id),filename=/dev/urandom", "-device", "virtio-rng-pci,rng=\(id),disable-legacy=on"]
+    }
+
+    /// virtio-serial with one virtconsole (port 0) on a pipe chardev: QEMU reads `BASE.in` and writes
+    /// `BASE.out` (FIFOs, see `ConsolePipe`). QEMU 7.2's file chardev cannot take input, a pipe can.
+    public static func console(pipeBase: String, id: String = "vcon0") -> [String] {
+        ["-device", "virtio-serial-pci,disable-legacy=on", "-chardev", "pipe,id=\(id),path=\(pipeBase)",
+         "-device", "virtconsole,chardev=\(id)"]
+    }
+}
+
+/// The two FIFOs of a QEMU pipe chardev (`BASE.in` → guest, guest → `BASE.out`). QEMU opens both
+/// read-write, so writes do not block while nobody reads and nothing is lost before the test reads.
+public final class ConsolePipe {
+    public let base: String
+    private var received: [UInt8] = []
+    private var outFD: Int32 = -1
+
+    public init(base: String = "/tmp/checkguest-vcon-\(getpid())-\(UInt32.random(in: 0 ... .max))") throws {
+        self.base = base
+        for path in [base + ".in", base + ".out"] {
+            unlink(path)
+            guard mkfifo(path, 0o600) == 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
+        }
+    }
+
+    deinit { remove() }
+
+    public func remove() {
+        if outFD >= 0 { close(outFD) }
+        outFD = -1
+        unlink(base + ".in")
+        unlink(base + ".out")
+    }
+
+    /// Everything the guest wrote so far (reads what is in the FIFO without blocking).
+    public func output() -> String {
+        if outFD < 0 { outFD = open(base + ".out", O_RDONLY | O_NONBLOCK | O_CLOEXEC) }
+        if outFD >= 0 {
+            var buf = [UInt8](repeating: 0, count: 4096)
+            while true {
+                let n = buf.withUnsafeMutableBytes { read(outFD, $0.baseAddress, $0.count) }
+                if n <= 0 { break }
+                received += buf[0 ..< n]
+            }
+        }
+        return String(decoding: received, as: UTF8.self)
+    }
+
+    /// Waits until the guest's output contains `text`; returns whether it did.
+    public func waitFor(_ text: String, timeout: TimeInterval = 10) -> Bool {
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            if output().contains(text) { return true }
+            usleep(20_000)
+        }
+        return output().contains(text)
+    }
+
+    /// Sends bytes to the guest's console receive queue.
+    public func send(_ text: String) throws {
+        let fd = open(base + ".in", O_WRONLY | O_NONBLOCK | O_CLOEXEC)
+        guard fd >= 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
+        defer { close(fd) }
+        let bytes = Array(text.utf8)
+        let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        guard n == bytes.count else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
+    }
+}

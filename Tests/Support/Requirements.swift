@@ -43,3 +43,10 @@ extension GuestProcess {
                  "--serial", "tty", "--console", "off", "--cmdline", cmdline] + extra)
     }
 }
+
+extension Require {
+    /// Root, `ip` and /dev/net/tun, to create TAP interfaces (`TapDevice`).
+    public static func tap(file: StaticString = #filePath, line: UInt = #line) throws {
+        if let why = TapDevice.unavailableReason { try missing(why, file: file, line: line) }
+    }
+}

@@ -19,7 +19,7 @@ public enum VmError: Error, CustomStringConvertible {
         switch self {
         case let .invalidConfig(e): return "invalid VM configuration: \(e)"
         case let .unsupportedDevices(kinds):
-            return "this VMM does not implement these devices yet: \(kinds.joined(separator: ", ")) (virtio and PCI devices are being built)"
+            return "this VMM does not support these devices yet: \(kinds.joined(separator: ", ")) (supported: disks, net, rng, console, vsock)"
         case let .kvm(m): return m
         case let .boot(m): return m
         }

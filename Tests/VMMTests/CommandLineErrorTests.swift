@@ -68,7 +68,7 @@ final class CommandLineErrorTests: XCTestCase {
 
 /// Devices this VMM does not build yet are refused, never silently left out of the guest.
 final class UnsupportedDeviceTests: XCTestCase {
-    func testConfiguredDiskIsRefusedAtBoot() throws {
+    func testConfiguredPmemAndFsAreRefusedAtBoot() throws {
         try Require.kvm()
         try Require.checkguest()
         _ = try Require.tool("curl")
@@ -78,11 +78,11 @@ final class UnsupportedDeviceTests: XCTestCase {
         defer { vmm.stop() }
         let api = RESTClient(socket: socket)
         try api.waitUntilUp()
-        let body = #"{"payload":{"kernel":"\#(Paths.checkguest.path)"},"disks":[{"path":"/tmp/x.raw"}],"net":[{"mac":"12:34:56:78:90:01"}]}"#
+        let body = #"{"payload":{"kernel":"\#(Paths.checkguest.path)"},"console":{"mode":"Off"},"memory":{"size":268435456,"shared":true},"pmem":[{"file":"/tmp/x.raw"}],"fs":[{"tag":"t","socket":"/tmp/fs.sock"}]}"#
         XCTAssertEqual(try api.put("vm.create", body).status, 204, "create only stores the config, as CH")
         let boot = try api.put("vm.boot")
         XCTAssertEqual(boot.status, 400, boot.body)
-        XCTAssertTrue(boot.body.contains("disks") && boot.body.contains("net"), boot.body)
+        XCTAssertTrue(boot.body.contains("pmem") && boot.body.contains("fs"), boot.body)
         XCTAssertEqual(try api.get("vmm.ping").status, 200)
     }
 }

@@ -9,8 +9,9 @@ extension Virtqueue {
             do {
                 return try pop()
             } catch {
-                guard case let .badDescriptor(_, head, _) = error, head < size else { throw error }
-                try pushUsed(head: head, length: 0)
+                guard case let .badDescriptor(_, head, _) = error else { throw error }
+                // A head outside the table cannot be returned (any id would name another chain): consumed only.
+                if head < size { try pushUsed(head: head, length: 0) }
             }
         }
     }

@@ -58,23 +58,29 @@ final class VirtioNetworkingTests: XCTestCase {
         XCTAssertEqual((config["vsock"] as? [String: Any])?["id"] as? String, "_vsock1")
     }
 
-    /// `vm.create` with a net device (no MAC: one is generated and shown in vm.info), then boot.
-    func testNetThroughTheAPI() throws {
+    /// `vm.create` with net, console, rng and vsock in the JSON (no MAC: one is generated and shown in
+    /// vm.info), then boot: each device works from the guest's side.
+    func testDevicesThroughVmCreate() throws {
         let dir = try ScratchDirectory("vnetapi")
-        let socket = dir.file("api.sock")
+        let socket = dir.file("api.sock"), vsock = dir.file("vsock"), consoleLog = dir.file("console.log")
         let vmm = try GuestProcess.vmm(["--api-socket", "path=\(socket)"])
         defer { vmm.stop() }
         let api = RESTClient(socket: socket)
         try api.waitUntilUp()
         XCTAssertEqual(try api.put("vm.create", #"""
             {"memory":{"size":268435456},"payload":{"kernel":"\#(Paths.checkguest.path)","cmdline":"workload=idle"},
-             "serial":{"mode":"Tty"},"console":{"mode":"Off"},
-             "net":[{"ip":"192.168.249.1","mask":"255.255.255.0","id":"uplink"}]}
+             "serial":{"mode":"Tty"},"console":{"mode":"File","file":"\#(consoleLog)"},"rng":{"src":"/dev/urandom"},
+             "net":[{"ip":"192.168.249.1","mask":"255.255.255.0","id":"uplink"}],"vsock":{"cid":7,"socket":"\#(vsock)"}}
             """#).status, 204)
         XCTAssertEqual(try api.put("vm.boot").status, 204)
         let config = try XCTUnwrap((try api.get("vm.info").json as? [String: Any])?["config"] as? [String: Any])
         let mac = try XCTUnwrap((config["net"] as? [[String: Any]])?.first?["mac"] as? String)
-        try vmm.waitFor(#"^NET ok rtt_us=\d+ mac=\#(mac)"#, timeout: 20)
+        try vmm.waitFor(#"^RNG ok\b"#, timeout: 20)
+        try vmm.waitFor(#"^VSOCK cid=7\b"#, timeout: 10)
+        try vmm.waitFor(#"^NET ok rtt_us=\d+ mac=\#(mac)"#, timeout: 10)
+        let message = Array("through vm.create\n".utf8)
+        XCTAssertEqual(try HybridVsockClient(socket: vsock, port: 1234).echo(message), message)
+        XCTAssertTrue(waitForFile(consoleLog, containing: "VCON hello from checkguest"), contents(consoleLog))
     }
 
     func testBadNetworkAndVsockConfigurationsAreRefused() throws {

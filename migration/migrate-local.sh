@@ -7,16 +7,18 @@
 #     -w WORKLOADS       checkguest workloads (default memcheck:32,counter)
 #     -m SIZE            guest memory (default 256M)      -p N   vCPUs (default 2)
 #     -d MS              downtime_ms (default 300)
+#     -a on|off          auto_converge (default on)   -t S   timeout_s (default 3600; timeout_strategy Cancel)
 # Needs /dev/kvm, curl and the checkguest (make -C Tests/Guest). SCRATCH picks the build dir (.build-mig).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 transport=${1:-unix}; shift || true
-config=release workload=memcheck:32,counter memory=256M cpus=2 downtime=300
-while getopts "c:w:m:p:d:" opt; do
+config=release workload=memcheck:32,counter memory=256M cpus=2 downtime=300 converge=on timeout=3600
+while getopts "c:w:m:p:d:a:t:" opt; do
     case $opt in
         c) config=$OPTARG ;; w) workload=$OPTARG ;; m) memory=$OPTARG ;; p) cpus=$OPTARG ;; d) downtime=$OPTARG ;;
-        *) sed -n '2,10p' "$0"; exit 2 ;;
+        a) converge=$OPTARG ;; t) timeout=$OPTARG ;;
+        *) sed -n '2,11p' "$0"; exit 2 ;;
     esac
 done
 scratch=${SCRATCH:-.build-mig}
@@ -30,6 +32,7 @@ pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; exec 3>&- 4>&- || true; rm -rf "$work"; }
 trap cleanup EXIT
 
+case $converge in on) converge=true ;; off) converge=false ;; *) echo "-a takes on or off" >&2; exit 2 ;; esac
 case $transport in
     unix) url="unix:$work/migration.sock" ;;
     tcp) url="tcp:127.0.0.1:$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')" ;;
@@ -58,11 +61,11 @@ for _ in $(seq 100); do
     else ss -ltn 2>/dev/null | grep -q ":${url##*:} " && break; fi
     sleep 0.05
 done
-echo "send-migration: $(rest "$work/src.api" vm.send-migration "{\"destination_url\":\"$url\",\"downtime_ms\":$downtime}")"
+echo "send-migration: $(rest "$work/src.api" vm.send-migration "{\"destination_url\":\"$url\",\"downtime_ms\":$downtime,\"timeout_s\":$timeout,\"auto_converge\":$converge}")"
 wait "$receiver"
 echo "receive-migration: $(cat "$work/receive.reply")"
-wait "${pids[0]}" && echo "source VMM exited with status 0"
-python3 - "$work/src.events" <<'PY'
+migration_events() {
+    python3 - "$work/src.events" <<'PY'
 import json, sys
 for record in open(sys.argv[1]).read().split("\n\n"):
     if record.strip():
@@ -70,6 +73,17 @@ for record in open(sys.argv[1]).read().split("\n\n"):
         if event["event"].startswith("migration-"):
             print(event["event"], json.dumps(event["properties"], sort_keys=True))
 PY
+}
+if ! grep -q ' 204$' "$work/receive.reply"; then
+    # A failed migration leaves the guest running on the source: show why, and that it is intact.
+    migration_events
+    echo check >&3
+    wait_for "$work/src.out" '^CHECK ' 30
+    echo "the migration failed; on the source: $(grep -E '^CHECK ' "$work/src.out")"
+    exit 1
+fi
+wait "${pids[0]}" && echo "source VMM exited with status 0"
+migration_events
 wait_for "$work/dst.out" '^TICK' 10
 echo check >&4
 wait_for "$work/dst.out" '^CHECK ' 30

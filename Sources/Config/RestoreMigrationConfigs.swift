@@ -218,6 +218,9 @@ public struct SendMigrationData: Codable, Sendable, Equatable {
     public var connections: UInt32
     public var tls_dir: String?
     public var memory_mode: MigrationMode
+    /// Beyond CH (QEMU's auto-converge): throttle the vCPUs when the guest dirties memory faster than the
+    /// link carries it. On unless a request turns it off, so CH clients, which never send it, get it.
+    public var auto_converge: Bool
 
     public static let defaultDowntimeMs: UInt64 = 300
     public static let defaultTimeoutS: UInt64 = 3600
@@ -234,11 +237,12 @@ public struct SendMigrationData: Codable, Sendable, Equatable {
         connections = 1
         tls_dir = nil
         memory_mode = .Precopy
+        auto_converge = true
     }
 
     enum CodingKeys: String, CodingKey {
         case destination_url, local, preserve_source, downtime_ms, timeout_s, timeout_strategy, connections, tls_dir
-        case memory_mode
+        case memory_mode, auto_converge
     }
 
     public init(from decoder: any Decoder) throws {
@@ -252,6 +256,7 @@ public struct SendMigrationData: Codable, Sendable, Equatable {
         connections = try c.decode(.connections, default: 1)
         tls_dir = try c.decodeIfPresent(String.self, forKey: .tls_dir)
         memory_mode = try c.decode(.memory_mode, default: .Precopy)
+        auto_converge = try c.decode(.auto_converge, default: true)
         // CH types these as NonZero: zero is a decoding error there too.
         for (key, value) in [(CodingKeys.downtime_ms, downtime_ms), (.timeout_s, timeout_s), (.connections, UInt64(connections))]
         where value == 0 {
@@ -270,15 +275,18 @@ public struct SendMigrationData: Codable, Sendable, Equatable {
         try c.encode(connections, forKey: .connections)
         try c.encodeNullable(tls_dir, forKey: .tls_dir)
         try c.encode(memory_mode, forKey: .memory_mode)
+        // Only when off: the default body stays exactly CH's.
+        if !auto_converge { try c.encode(auto_converge, forKey: .auto_converge) }
     }
 
     /// `destination_url=unix:/path|tcp:host:port[,local=on,preserve_source=on,downtime_ms=N,timeout_s=N,
-    /// timeout_strategy=cancel|ignore,connections=N,tls_dir=…,memory_mode=precopy|postcopy]`; a bare URL means
-    /// `destination_url=` (the syntax of CH before v52). Combinations CH rejects are rejected here too.
+    /// timeout_strategy=cancel|ignore,connections=N,tls_dir=…,memory_mode=precopy|postcopy,auto_converge=on|off]`;
+    /// a bare URL means `destination_url=` (the syntax of CH before v52). Combinations CH rejects are rejected
+    /// here too.
     public static func parse(_ input: String) throws -> SendMigrationData {
         let p = try OptionParser(flag: "send-migration", input: input,
                                  known: ["destination_url", "local", "preserve_source", "downtime_ms", "timeout_s",
-                                         "timeout_strategy", "connections", "tls_dir", "memory_mode"],
+                                         "timeout_strategy", "connections", "tls_dir", "memory_mode", "auto_converge"],
                                  bareKey: "destination_url")
         var data = SendMigrationData(destination_url: try p.migrationURL("destination_url"),
                                      local: try p.bool("local") ?? false,
@@ -289,6 +297,7 @@ public struct SendMigrationData: Codable, Sendable, Equatable {
         data.connections = try p.nonZero("connections") ?? 1
         data.tls_dir = p.string("tls_dir")
         data.memory_mode = try p.migrationMode() ?? .Precopy
+        data.auto_converge = try p.bool("auto_converge") ?? true
         if let problem = data.conflict {
             throw OptionError.syntax(flag: p.flag, input: input, detail: problem)
         }

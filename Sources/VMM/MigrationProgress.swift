@@ -36,6 +36,8 @@ public struct MigrationProgress: Codable, Sendable, Equatable {
     public var dirty_rate_bytes_per_s: Double = 0
     public var bandwidth_bytes_per_s: Double = 0
     public var estimated_downtime_ms: Double = 0
+    /// Source: the share of time auto-converge holds the vCPUs (0: not throttled).
+    public var throttle_percent: Int = 0
     /// The downtime target, and the real one once the VM has moved (pause → destination's Ok).
     public var downtime_limit_ms: UInt64 = 0
     public var downtime_ms: Double?

@@ -7,8 +7,9 @@ import Synchronization
 /// The source of a live migration: a worker thread that does pre-copy over one blocking connection while
 /// the guest keeps running, then pauses it for the last dirty pages and the device/vCPU state.
 ///
-/// Whatever goes wrong, the VM stays here and keeps running (resumed if this worker paused it), dirty
-/// logging is switched off, and the error is logged and emitted as `migration-failed`.
+/// Whatever goes wrong, the VM stays here and keeps running (resumed if this worker paused it, never left
+/// throttled by auto-converge), dirty logging is switched off, and the error is logged and emitted as
+/// `migration-failed`.
 final class OutgoingMigration: @unchecked Sendable {
     /// Dirty passes before giving up on convergence (then `timeout_strategy` decides, as on a timeout):
     /// a guest that dirties memory faster than the link carries it would otherwise never finish.
@@ -67,7 +68,8 @@ final class OutgoingMigration: @unchecked Sendable {
         var client: MigrationClient?
         events.emit("vm", "migration-started", ["destination_url": url.description,
                                                  "downtime_ms": String(request.downtime_ms),
-                                                 "memory_bytes": String(vm.memory.size)])
+                                                 "memory_bytes": String(vm.memory.size),
+                                                 "auto_converge": String(request.auto_converge)])
         logger.info("migration to \(url) started")
         do {
             let link = try Connection.connect(to: url)
@@ -88,6 +90,8 @@ final class OutgoingMigration: @unchecked Sendable {
                 vm.pause()
                 pausedHere = true
             }
+            // Nothing left to hold back, and the throttle must not outlive the migration.
+            vm.setThrottle(percent: 0)
             let final = try vm.takeDirtyLog()
             let merged = zip(lastDirty, final).map { zip($0, $1).map { $0 | $1 } }
             _ = try sendPass(session, dirty: merged)
@@ -106,7 +110,8 @@ final class OutgoingMigration: @unchecked Sendable {
         } catch {
             let failure = cancelReason.withLock { $0 }.map { MigrationError.cancelled($0) }
                 ?? (error as? MigrationError) ?? .failed("\(error)")
-            // The guest first: it must not stay paused while we clean up or talk to the peer.
+            // The guest first: it must not stay paused or throttled while we clean up or talk to the peer.
+            vm.setThrottle(percent: 0)
             if pausedHere { vm.resume() }
             if logging { try? vm.setDirtyLogging(false) }
             if case .failed = failure { client?.abandon() }
@@ -118,15 +123,18 @@ final class OutgoingMigration: @unchecked Sendable {
         }
     }
 
-    /// The first full pass, then dirty passes until the rest fits the downtime target. Returns the dirty
-    /// bitmaps not yet sent (the final phase sends them with what is dirtied until the pause).
+    /// The first full pass, then dirty passes until the rest fits the downtime target, throttling the
+    /// vCPUs when auto-converge says so. Returns the dirty bitmaps not yet sent (the final phase sends them
+    /// with what is dirtied until the pause).
     private func precopy(_ session: MigrationClient) throws -> [[UInt64]] {
         let convergence = Convergence(downtimeLimitMs: request.downtime_ms, maxIterations: Self.maxIterations,
                                       timeoutSeconds: request.timeout_s)
+        var autoConverge = request.auto_converge ? AutoConverge() : nil
         var meter = BandwidthMeter()
         update { $0.phase = .memory }
         var lastLog = ContinuousClock.now
-        meter.record(try sendPass(session, dirty: nil))
+        var lastPass = try sendPass(session, dirty: nil)
+        meter.record(lastPass)
         var iteration = 0
         while true {
             let dirty = try vm.takeDirtyLog()
@@ -152,12 +160,19 @@ final class OutgoingMigration: @unchecked Sendable {
                 return dirty
             case .iterate:
                 iteration += 1
+                if let percent = autoConverge?.record(dirtiedBytes: pending, sentBytes: lastPass.bytes) {
+                    vm.setThrottle(percent: percent)
+                    logger.info("migration: \(pending) bytes dirtied while \(lastPass.bytes) were sent; auto-converge throttles the vCPUs to \(percent) %")
+                    update { $0.throttle_percent = percent }
+                }
                 update { $0.phase = .iterating; $0.iteration = iteration }
-                meter.record(try sendPass(session, dirty: dirty))
+                lastPass = try sendPass(session, dirty: dirty)
+                meter.record(lastPass)
                 events.emit("vm", "migration-memory-iteration", [
                     "iteration": String(iteration), "dirty_pages": String(progress.dirty_pages),
                     "bandwidth_bytes_per_s": String(Int(meter.bytesPerSecond)),
                     "estimated_downtime_ms": String(format: "%.1f", estimate),
+                    "throttle_percent": String(progress.throttle_percent),
                 ])
             }
         }
@@ -202,6 +217,7 @@ final class OutgoingMigration: @unchecked Sendable {
                 "destination_url": url.description, "total_ms": String(Int(p.elapsed_ms)),
                 "downtime_ms": String(format: "%.1f", p.downtime_ms ?? 0), "transferred_bytes": String(p.transferred_bytes),
                 "iterations": String(p.iteration), "data_pages": String(p.data_pages), "zero_pages": String(p.zero_pages),
+                "throttle_percent": String(p.throttle_percent),
             ])
         case let .failure(error):
             logger.error("migration to \(url) failed: \(error)")
@@ -216,10 +232,7 @@ final class OutgoingMigration: @unchecked Sendable {
         return try encoder.encode(config)
     }
 
-    static func milliseconds(_ d: Duration) -> Double {
-        let (s, atto) = d.components
-        return Double(s) * 1000 + Double(atto) / 1e15
-    }
+    static func milliseconds(_ d: Duration) -> Double { d.seconds * 1000 }
 }
 
 extension BandwidthMeter {

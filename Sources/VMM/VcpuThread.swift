@@ -12,11 +12,12 @@ public enum VcpuEvent: Sendable, Equatable {
     case failed(vcpu: UInt32, message: String)
 }
 
-/// Run/pause/stop coordination between the controller and all vCPU threads of one VM.
+/// Run/pause/stop/throttle coordination between the controllers and all vCPU threads of one VM.
 ///
 /// Controllers block on the condition (never spin: a spinning kicker delays the vCPU's signal by
-/// milliseconds on this 2-core machine). `immediate_exit` is cleared by the controller while the
-/// vCPUs are parked, so a kick can never be lost between a check and KVM_RUN.
+/// milliseconds on this 2-core machine). Every request is recorded under the lock *before* its kick, and
+/// each vCPU thread clears its `immediate_exit` under the lock only after it has looked at the requests,
+/// so a kick can never be lost between a check and KVM_RUN.
 final class RunControl: @unchecked Sendable {
     enum State { case running, paused, stopping }
 
@@ -24,18 +25,41 @@ final class RunControl: @unchecked Sendable {
     private var state: State = .running
     private var parked = 0
     private var live = 0
+    /// Auto-converge's brake (`VcpuThrottle`): until then, running vCPU threads wait at their checkpoint
+    /// instead of entering the guest. A pause or stop ends the wait at once.
+    private var throttledUntil: ContinuousClock.Instant?
 
-    /// Called by each vCPU thread before it runs: blocks while paused; false when it must exit.
-    func checkpoint() -> Bool {
+    /// Called by each vCPU thread before it runs: blocks while paused or throttled; false when it must exit.
+    func checkpoint(_ vcpu: VirtualCPU) -> Bool {
         cond.lock()
         defer { cond.unlock() }
-        while state == .paused {
-            parked += 1
-            cond.broadcast()
-            cond.wait()
-            parked -= 1
+        while true {
+            switch state {
+            case .stopping:
+                return false
+            case .paused:
+                parked += 1
+                cond.broadcast()
+                cond.wait()
+                parked -= 1
+            case .running:
+                let left = throttledUntil.map { ContinuousClock.now.duration(to: $0) } ?? .zero
+                guard left > .zero else {
+                    vcpu.clearImmediateExit()
+                    return true
+                }
+                _ = cond.wait(until: Date(timeIntervalSinceNow: left.seconds))
+            }
         }
-        return state != .stopping
+    }
+
+    /// Holds running vCPU threads at their checkpoint until `until` (nil: releases them). The caller kicks
+    /// the vCPUs afterwards to bring them there.
+    func throttle(until: ContinuousClock.Instant?) {
+        cond.lock()
+        throttledUntil = until
+        if until == nil { cond.broadcast() }
+        cond.unlock()
     }
 
     func threadStarted() { cond.lock(); live += 1; cond.unlock() }
@@ -55,6 +79,7 @@ final class RunControl: @unchecked Sendable {
         cond.lock()
         guard state == .running else { cond.unlock(); return }
         state = .paused
+        cond.broadcast() // throttled threads park now, not at the end of their wait
         cond.unlock()
         for vcpu in vcpus { vcpu.kick() }
         cond.lock()
@@ -62,10 +87,9 @@ final class RunControl: @unchecked Sendable {
         cond.unlock()
     }
 
-    func resume(_ vcpus: [VirtualCPU]) {
+    func resume() {
         cond.lock()
         guard state == .paused else { cond.unlock(); return }
-        for vcpu in vcpus { vcpu.clearImmediateExit() }
         state = .running
         cond.broadcast()
         cond.unlock()
@@ -121,7 +145,7 @@ final class VcpuThread: @unchecked Sendable {
         defer { control.threadExited() }
         // The boot benchmark measures process start → this line.
         logger.info("vcpu\(vcpu.id): first KVM_RUN")
-        while control.checkpoint() {
+        while control.checkpoint(vcpu) {
             let exit: VCPUExit
             do {
                 exit = try vcpu.run()

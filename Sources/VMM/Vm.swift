@@ -38,6 +38,7 @@ public final class Vm: @unchecked Sendable {
     private let vcpus: [VirtualCPU]
     private var threads: [VcpuThread] = []
     private let control = RunControl()
+    private let throttle: VcpuThrottle
     public private(set) var isPaused = false
 
     /// Where a new VM's memory and vCPU state come from.
@@ -112,6 +113,7 @@ public final class Vm: @unchecked Sendable {
             created.append(vcpu)
         }
         vcpus = created
+        throttle = VcpuThrottle(control: control, vcpus: created)
 
         if case let .restore(fillMemory, section) = origin {
             try fillMemory(memory)
@@ -205,8 +207,14 @@ public final class Vm: @unchecked Sendable {
             pausedClock = nil
         }
         devices.virtio.resumeAll()
-        control.resume(vcpus)
+        control.resume()
         isPaused = false
+    }
+
+    /// Auto-converge: holds the vCPUs for `percent` % of every `VcpuThrottle.period` (0 lifts it, and returns
+    /// once they run freely again). Independent of pause/resume: a paused VM stays paused.
+    func setThrottle(percent: Int) {
+        throttle.set(percent)
     }
 
     /// Presses the ACPI power button: an edge on the GED interrupt, whose `_EVT` notifies `\_SB.PWRB`.
@@ -227,6 +235,7 @@ public final class Vm: @unchecked Sendable {
 
     /// Stops and joins all vCPU threads. The VM cannot run again afterwards.
     public func stop() {
+        throttle.set(0)
         control.stop(kicking: vcpus)
         devices.virtio.stopAll()
     }

@@ -44,6 +44,16 @@ final class RestoreMigrationTests: XCTestCase {
         XCTAssertEqual(tuned.downtime_ms, 100)
         XCTAssertEqual(tuned.timeout_strategy, .Ignore)
         XCTAssertEqual(tuned.connections, 4)
+        // Beyond CH: auto_converge, on unless turned off, and only then in the JSON (the default body stays CH's).
+        XCTAssertTrue(tuned.auto_converge)
+        let off = try SendMigrationData.parse("destination_url=unix:/s,auto_converge=off")
+        XCTAssertFalse(off.auto_converge)
+        assertJSON(off, equals: """
+            {"destination_url":"unix:/s","local":false,"preserve_source":false,"downtime_ms":300,"timeout_s":3600,
+             "timeout_strategy":"Cancel","connections":1,"tls_dir":null,"memory_mode":"Precopy","auto_converge":false}
+            """)
+        XCTAssertEqual(try decodeJSON(SendMigrationData.self, #"{"destination_url":"unix:/s","auto_converge":false}"#), off)
+        XCTAssertThrowsError(try SendMigrationData.parse("destination_url=unix:/s,auto_converge=maybe"))
         for bad in ["destination_url=file:///x", "destination_url=tcp:host", "destination_url=unix:",
                     "destination_url=tcp:h:1,local=on", "destination_url=unix:/s,connections=2",
                     "destination_url=tcp:h:1,connections=129", "destination_url=unix:/s,downtime_ms=0",

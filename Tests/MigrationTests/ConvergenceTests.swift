@@ -30,4 +30,27 @@ final class ConvergenceTests: XCTestCase {
         meter.record(bytes: 300, seconds: 1)
         XCTAssertEqual(meter.bytesPerSecond, 200)
     }
+
+    func testAutoConvergeStartsAfterTwoSlowPassesAndStepsUpToTheCap() {
+        var rule = AutoConverge()
+        XCTAssertNil(rule.record(dirtiedBytes: 60, sentBytes: 100), "the first pass without headway only counts")
+        XCTAssertEqual(rule.record(dirtiedBytes: 60, sentBytes: 100), 20)
+        XCTAssertEqual(rule.record(dirtiedBytes: 51, sentBytes: 100), 30)
+        XCTAssertNil(rule.record(dirtiedBytes: 50, sentBytes: 100), "half is headway enough: the throttle stays")
+        XCTAssertEqual(rule.percent, 30)
+        var steps: [Int] = []
+        while let next = rule.record(dirtiedBytes: 1 << 30, sentBytes: 1 << 20) { steps.append(next) }
+        XCTAssertEqual(steps, [40, 50, 60, 70, 80, 90, 99])
+        XCTAssertEqual(rule.percent, AutoConverge.maxPercent)
+    }
+
+    func testAutoConvergeNeedsTheSlowPassesInARow() {
+        var rule = AutoConverge()
+        XCTAssertNil(rule.record(dirtiedBytes: 90, sentBytes: 100))
+        XCTAssertNil(rule.record(dirtiedBytes: 10, sentBytes: 100))
+        XCTAssertNil(rule.record(dirtiedBytes: 90, sentBytes: 100))
+        XCTAssertEqual(rule.record(dirtiedBytes: 90, sentBytes: 100), 20)
+        var idle = AutoConverge()
+        for _ in 0..<3 { XCTAssertNil(idle.record(dirtiedBytes: 0, sentBytes: 0), "a pass with nothing to send is headway") }
+    }
 }

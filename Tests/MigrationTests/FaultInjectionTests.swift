@@ -13,43 +13,6 @@ final class FaultInjectionTests: XCTestCase {
         _ = try Require.tool("curl")
     }
 
-    private func failures(_ peer: LivePeers.Peer) -> [[String: String]] {
-        peer.events.filter { $0["event"] as? String == "migration-failed" }.map { $0["properties"] as? [String: String] ?? [:] }
-    }
-
-    private func waitForFailure(_ peer: LivePeers.Peer, count: Int, timeout: TimeInterval = 30) throws -> String {
-        let deadline = Date().addingTimeInterval(timeout)
-        while Date() < deadline {
-            let all = failures(peer)
-            if all.count >= count { return all[count - 1]["error"] ?? "" }
-            usleep(20_000)
-        }
-        throw LiveTestError("no migration-failed event #\(count) within \(timeout)s")
-    }
-
-    /// A full migration from `source` into `destination` over `url` succeeds: the pending receive answers 204
-    /// and the source VMM exits 0 (used after a failed attempt, to show both sides recovered).
-    private func migrateSuccessfully(_ source: LivePeers.Peer, to destination: LivePeers.Peer, url: String,
-                                     file: StaticString = #filePath, line: UInt = #line) throws {
-        let receive = PendingReceive(destination.api, url: url)
-        try waitForListener(url)
-        XCTAssertEqual(try source.api.put("vm.send-migration", #"{"destination_url":"\#(url)"}"#).status, 204,
-                       file: file, line: line)
-        XCTAssertEqual(try receive.wait().status, 204, file: file, line: line)
-        XCTAssertEqual(source.process.waitForExit(timeout: 10), 0, file: file, line: line)
-    }
-
-    /// The source guest still runs: its TICKs advance, its memory verifies, and the VMM says Running.
-    private func assertStillRunning(_ source: LivePeers.Peer, file: StaticString = #filePath, line: UInt = #line) throws {
-        let before = source.process.ticks.last ?? 0
-        source.process.skipExisting()
-        let next = Int(try source.process.waitFor(#"^TICK (\d+) "#, timeout: 5)[1])!
-        XCTAssertGreaterThan(next, before, file: file, line: line)
-        try source.process.assertHealthy(rebootAllowed: true, file: file, line: line)
-        let info = try source.api.get("vm.info").json as? [String: Any]
-        XCTAssertEqual(info?["state"] as? String, "Running", file: file, line: line)
-    }
-
     func testSourceSurvivesADestinationFailingAtEachPhase() throws {
         let peers = try LivePeers()
         let source = try peers.source(cmdline: "workload=memcheck:16,counter")
@@ -66,10 +29,10 @@ final class FaultInjectionTests: XCTestCase {
             let destination = try ScriptedDestination(path: path, fault: fault)
             let sent = try source.api.put("vm.send-migration", #"{"destination_url":"unix:\#(path)"}"#)
             XCTAssertEqual(sent.status, 204, sent.body)
-            let error = try waitForFailure(source, count: round + 1)
+            let error = try source.waitForFailure(count: round + 1)
             XCTAssertTrue(error.contains(reason), "\(fault): \(error)")
             XCTAssertTrue(destination.wait())
-            try assertStillRunning(source)
+            try source.assertStillRunning()
         }
         XCTAssertEqual(source.events.filter { $0["event"] as? String == "migration-finished" }.count, 0)
     }
@@ -87,9 +50,9 @@ final class FaultInjectionTests: XCTestCase {
         XCTAssertEqual(sent.status, 204)
         usleep(50_000)
         kill(destination.process.process.processIdentifier, SIGKILL)
-        let error = try waitForFailure(source, count: 1)
+        let error = try source.waitForFailure(count: 1)
         XCTAssertTrue(error.contains("closed the connection") || error.contains("Connection refused"), error)
-        try assertStillRunning(source)
+        try source.assertStillRunning()
         try source.process.waitFor(#"^DIRTY .*\bbad=0\b"#, timeout: 5)
     }
 
@@ -109,16 +72,16 @@ final class FaultInjectionTests: XCTestCase {
         let proxy = try ThrottledProxy(listen: slow, forwardTo: String(url.dropFirst(5)), bytesPerSecond: 20_000_000)
         let sent = try source.api.put("vm.send-migration", #"{"destination_url":"unix:\#(slow)","downtime_ms":100,"timeout_s":1}"#)
         XCTAssertEqual(sent.status, 204)
-        let error = try waitForFailure(source, count: 1)
+        let error = try source.waitForFailure(count: 1)
         XCTAssertTrue(error.contains("did not converge") && error.contains("timeout_s=1"), error)
         let refused = try receive.wait()
         XCTAssertEqual(refused.status, 500)
         XCTAssertTrue(refused.body.contains("abandoned"), refused.body)
         XCTAssertEqual(try destination.api.get("vm.info").status, 404, "the half-received VM is gone")
-        try assertStillRunning(source)
+        try source.assertStillRunning()
         withExtendedLifetime(proxy) {}
 
-        try migrateSuccessfully(source, to: destination, url: url)
+        _ = try peers.migrate(source, into: destination, to: url)
         try destination.process.waitFor(#"^DIRTY .*\bbad=0\b"#, timeout: 5)
         try destination.process.assertHealthy()
     }
@@ -143,14 +106,14 @@ final class FaultInjectionTests: XCTestCase {
         XCTAssertTrue(progress.body.contains(#""phase":"memory""#), progress.body)
         let cancelled = try source.api.put("vm.cancel-migration")
         XCTAssertEqual(cancelled.status, 204, cancelled.body)
-        let error = try waitForFailure(source, count: 1)
+        let error = try source.waitForFailure(count: 1)
         XCTAssertTrue(error.contains("cancelled by vm.cancel-migration"), error)
         XCTAssertEqual(try receive.wait().status, 500)
         XCTAssertEqual(try destination.api.get("vm.info").status, 404, "the half-received VM is gone")
-        try assertStillRunning(source)
+        try source.assertStillRunning()
         withExtendedLifetime(proxy) {}
 
-        try migrateSuccessfully(source, to: destination, url: url)
+        _ = try peers.migrate(source, into: destination, to: url)
         try destination.process.assertHealthy()
     }
 
@@ -198,7 +161,7 @@ final class FaultInjectionTests: XCTestCase {
         // 3. A real migration into the same VMM.
         let source = try peers.source(cmdline: "workload=memcheck:16,counter")
         try source.process.waitFor(#"^MEMSUM "#, timeout: 20)
-        try migrateSuccessfully(source, to: destination, url: url)
+        _ = try peers.migrate(source, into: destination, to: url)
         try destination.process.waitFor(#"^TICK "#, timeout: 5)
         try destination.process.assertHealthy()
     }
@@ -218,7 +181,7 @@ final class FaultInjectionTests: XCTestCase {
         XCTAssertEqual(try source.api.get("vm.info").status, 200)
 
         source.process.send("reboot\n")
-        let error = try waitForFailure(source, count: 1, timeout: 10)
+        let error = try source.waitForFailure(count: 1, timeout: 10)
         XCTAssertTrue(error.contains("cancelled"), error)
         try source.process.waitFor(#"^GUEST-BOOTED "#, timeout: 20)
 

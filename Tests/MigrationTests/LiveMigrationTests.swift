@@ -11,40 +11,6 @@ final class LiveMigrationTests: XCTestCase {
         _ = try Require.tool("curl")
     }
 
-    /// Migrates the guest of `source` to a new destination over `url`; returns the destination and the
-    /// source's `migration-finished` properties.
-    private func migrate(_ peers: LivePeers, _ source: LivePeers.Peer, to url: String, options: String = "")
-        throws -> (LivePeers.Peer, [String: String]) {
-        let destination = try peers.destination()
-        let receive = PendingReceive(destination.api, url: url)
-        try waitForListener(url)
-        // The destination keeps answering while it waits for the source.
-        XCTAssertEqual(try destination.api.get("vmm.ping").status, 200)
-        XCTAssertEqual(try destination.api.get("vm.info").status, 404)
-        let busy = try destination.api.put("vm.restore", #"{"source_url":"file:///nonexistent"}"#)
-        XCTAssertEqual(busy.status, 500)
-        XCTAssertTrue(busy.body.contains("A migration is being received"), busy.body)
-
-        let sent = try source.api.put("vm.send-migration", #"{"destination_url":"\#(url)"\#(options)}"#)
-        XCTAssertEqual(sent.status, 204, sent.body)
-        let received = try receive.wait()
-        XCTAssertEqual(received.status, 204, received.body)
-        XCTAssertEqual(source.process.waitForExit(timeout: 10), 0, "the source VMM exits once its VM has moved")
-        let finished = try source.waitForEvent("migration-finished", timeout: 1)
-        return (destination, finished)
-    }
-
-    /// The destination continues the guest exactly where the source left it.
-    private func assertContinues(_ destination: LivePeers.Peer, after source: LivePeers.Peer) throws {
-        let last = try XCTUnwrap(source.process.ticks.last)
-        let next = Int(try destination.process.waitFor(#"^TICK (\d+) "#, timeout: 10)[1])!
-        XCTAssertEqual(next, last + 1, "TICKs continue where the source stopped")
-        try destination.process.assertHealthy()
-        let info = try XCTUnwrap(try destination.api.get("vm.info").json as? [String: Any])
-        XCTAssertEqual(info["state"] as? String, "Running")
-        XCTAssertEqual(info["memory_actual_size"] as? Int, 256 << 20)
-    }
-
     private func report(_ name: String, _ finished: [String: String]) {
         let line = "migration over \(name): total \(finished["total_ms"] ?? "?") ms, downtime \(finished["downtime_ms"] ?? "?") ms, "
             + "\(finished["transferred_bytes"] ?? "?") bytes, \(finished["iterations"] ?? "?") dirty passes"
@@ -57,9 +23,9 @@ final class LiveMigrationTests: XCTestCase {
         let source = try peers.source(cmdline: "workload=memcheck:32,counter")
         try source.process.waitFor(#"^MEMSUM "#, timeout: 20)
         try source.process.waitFor(#"^TICK "#, timeout: 5)
-        let (destination, finished) = try migrate(peers, source, to: peers.unixURL())
+        let (destination, finished) = try peers.migrate(source, to: peers.unixURL())
         defer { destination.process.stop() }
-        try assertContinues(destination, after: source)
+        try destination.assertContinues(after: source)
         XCTAssertFalse(FileManager.default.fileExists(atPath: peers.dir.file("migration")), "the socket file is removed")
         let events = source.events.compactMap { $0["event"] as? String }
         XCTAssertEqual(events.filter { $0.hasPrefix("migration-") }.first, "migration-started")
@@ -71,9 +37,9 @@ final class LiveMigrationTests: XCTestCase {
         let source = try peers.source(cmdline: "workload=memcheck:32,counter")
         try source.process.waitFor(#"^MEMSUM "#, timeout: 20)
         try source.process.waitFor(#"^TICK "#, timeout: 5)
-        let (destination, finished) = try migrate(peers, source, to: "tcp:127.0.0.1:\(try freePort())")
+        let (destination, finished) = try peers.migrate(source, to: "tcp:127.0.0.1:\(try freePort())")
         defer { destination.process.stop() }
-        try assertContinues(destination, after: source)
+        try destination.assertContinues(after: source)
         // Beyond CH: the destination reports how the migration went.
         let progress = try destination.api.get("vm.migration-progress")
         XCTAssertEqual(progress.status, 200, progress.body)
@@ -91,12 +57,12 @@ final class LiveMigrationTests: XCTestCase {
         let peers = try LivePeers()
         let source = try peers.source(cmdline: "workload=dirty:64:200,counter")
         try source.process.waitFor(#"^DIRTY .*\bbad=0\b"#, timeout: 20)
-        let (destination, finished) = try migrate(peers, source, to: peers.unixURL(), options: #","downtime_ms":20"#)
+        let (destination, finished) = try peers.migrate(source, to: peers.unixURL(), options: #","downtime_ms":20"#)
         defer { destination.process.stop() }
-        try assertContinues(destination, after: source)
+        try destination.assertContinues(after: source)
         for _ in 0..<2 { try destination.process.waitFor(#"^DIRTY .*\bbad=0\b"#, timeout: 5) }
         XCTAssertGreaterThan(Int(finished["iterations"] ?? "") ?? 0, 0, "dirty passes were needed: \(finished)")
-        XCTAssertFalse(source.events.filter { $0["event"] as? String == "migration-memory-iteration" }.isEmpty)
+        XCTAssertFalse(source.iterations.isEmpty)
         report("UNIX, dirty:64:200, downtime_ms=20", finished)
     }
 

@@ -19,15 +19,21 @@ final class ThrottledProxy: @unchecked Sendable {
 
     deinit { close(listenFD) }
 
-    /// Copies until either side closes, then closes both (so the peers see the link drop).
+    /// Copies until either side closes, then closes both (so the peers see the link drop). Paced by when each
+    /// chunk is due rather than by a sleep per chunk, so that sleep overshoots do not make the link slower;
+    /// an idle link earns at most 50 ms of credit.
     private static func pump(from: Int32, to: Int32, bytesPerSecond: Int?) {
         var buffer = [UInt8](repeating: 0, count: 64 << 10)
+        var due = ContinuousClock.now
         while true {
             let n = buffer.withUnsafeMutableBytes { recv(from, $0.baseAddress, $0.count, 0) }
             if n <= 0 { break }
             let sent = buffer.withUnsafeBytes { send(to, $0.baseAddress, n, Int32(MSG_NOSIGNAL)) }
             if sent != n { break }
-            if let bytesPerSecond { usleep(useconds_t(n * 1_000_000 / bytesPerSecond)) }
+            guard let bytesPerSecond else { continue }
+            due = max(due, .now - .milliseconds(50)) + .microseconds(n * 1_000_000 / bytesPerSecond)
+            let ahead = ContinuousClock.now.duration(to: due)
+            if ahead > .zero { usleep(useconds_t(ahead / .microseconds(1))) }
         }
         shutdown(from, Int32(SHUT_RDWR))
         shutdown(to, Int32(SHUT_RDWR))

@@ -54,7 +54,8 @@ public final class Vm: @unchecked Sendable {
     /// The MSRs saved with each vCPU: KVM's list plus the MTRRs.
     private let msrIndices: [UInt32]
 
-    /// `ram`: guest memory already mapped and filled (an incoming migration); nil maps new RAM.
+    /// `ram`: guest memory already mapped and filled by an incoming migration (whose source may still hold
+    /// host resources on this host: the vsock socket path is then taken over); nil maps new RAM.
     public init(config: VmConfig, kvm: KVM, console: ConsoleIO?, virtioConsole: ConsoleEndpoint? = nil,
                 platform: any VMControl, origin: Origin = .boot, ram: GuestMemory? = nil, logger: Logger) throws {
         do {
@@ -85,7 +86,8 @@ public final class Vm: @unchecked Sendable {
         try kvmVM.createPIT2()
         try Vm.registerMemory(memory, in: kvmVM, logDirty: false)
         devices = try DeviceManager(vm: kvmVM, memory: memory, config: config, console: console,
-                                    virtioConsole: virtioConsole, control: platform, logger: logger)
+                                    virtioConsole: virtioConsole, replacingSource: ram != nil, control: platform,
+                                    logger: logger)
         msrIndices = MSRList.toSave(kvmList: (try? kvm.msrIndexList()) ?? [])
 
         var entry: EntryPoint?

@@ -31,16 +31,20 @@ public enum UnixSocket {
 
     /// Listens on `path`. A stale socket file (nobody accepts on it) is replaced; a live one is refused,
     /// so two VMMs never steal each other's connections.
-    public static func listen(at path: String, backlog: Int32 = 16) throws(UnixSocketError) -> Int32 {
+    ///
+    /// `takeOver`: a live listener is replaced too — for the destination of a same-host migration, which
+    /// must own the path before its source (still listening) exits. The source then leaves the path alone
+    /// (`unlinkIfOwned`).
+    public static func listen(at path: String, backlog: Int32 = 16, takeOver: Bool = false) throws(UnixSocketError) -> Int32 {
         var addr = try address(path)
         var st = stat()
         if lstat(path, &st) == 0 {
             guard st.st_mode & S_IFMT == S_IFSOCK else { throw .notASocket(path: path) }
-            if let fd = try? connect(to: path) {
+            if !takeOver, let fd = try? connect(to: path) {
                 close(fd)
                 throw .inUse(path: path)
             }
-            unlink(path)
+            Glibc.unlink(path)
         }
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
         guard fd >= 0 else { throw .failed(operation: "create", path: path, errno: errno) }
@@ -55,7 +59,7 @@ public enum UnixSocket {
         guard Glibc.listen(fd, backlog) == 0 else {
             let err = errno
             close(fd)
-            unlink(path)
+            Glibc.unlink(path)
             throw .failed(operation: "listen", path: path, errno: err)
         }
         return fd
@@ -96,5 +100,24 @@ public enum UnixSocket {
             raw[bytes.count] = 0
         }
         return addr
+    }
+
+    /// The file a socket was bound to (device and inode), to recognise it later.
+    public struct FileIdentity: Equatable, Sendable {
+        let device: UInt64
+        let inode: UInt64
+    }
+
+    public static func fileIdentity(_ path: String) -> FileIdentity? {
+        var st = stat()
+        guard lstat(path, &st) == 0 else { return nil }
+        return FileIdentity(device: UInt64(st.st_dev), inode: UInt64(st.st_ino))
+    }
+
+    /// Removes the socket file at `path` only if it is still the one this process bound (`identity`),
+    /// not one another process bound there since (the destination of a same-host migration).
+    public static func unlink(_ path: String, ifStill identity: FileIdentity?) {
+        guard let identity, fileIdentity(path) == identity else { return }
+        Glibc.unlink(path)
     }
 }

@@ -13,8 +13,10 @@ struct VirtioDeviceError: Error, CustomStringConvertible {
 /// disks, net, rng, vsock) so that a guest finds them at the same PCI slots. Ids must already be
 /// assigned (`VmConfig.withGeneratedDeviceIdentities`).
 enum VirtioDeviceFactory {
-    /// `console`: the virtio-console's host side (nil when `--console off`).
-    static func devices(for config: VmConfig, console: ConsoleEndpoint?, logger: Logger) throws -> [(String, any VirtioDevice)] {
+    /// `console`: the virtio-console's host side (nil when `--console off`). `replacingSource`: the VM
+    /// arrives by migration and its source (maybe on this host) still holds the vsock socket path.
+    static func devices(for config: VmConfig, console: ConsoleEndpoint?, replacingSource: Bool,
+                        logger: Logger) throws -> [(String, any VirtioDevice)] {
         var out: [(String, any VirtioDevice)] = []
         func add(_ id: String, _ make: () throws -> any VirtioDevice) throws {
             do { out.append((id, try make())) } catch { throw VirtioDeviceError(id: id, reason: "\(error)") }
@@ -35,7 +37,7 @@ enum VirtioDeviceFactory {
         try add("__rng") { try VirtioRng(source: config.rng.src) }
         if let vsock = config.vsock {
             let id = vsock.pci_common.id ?? "_vsock0"
-            try add(id) { try VirtioVsock(cid: UInt64(vsock.cid), socketPath: vsock.socket) }
+            try add(id) { try VirtioVsock(cid: UInt64(vsock.cid), socketPath: vsock.socket, takeOver: replacingSource) }
         }
         return out
     }

@@ -44,6 +44,7 @@ public final class ConsoleEndpoint: @unchecked Sendable {
     public let path: String?
     /// The listening socket (`.socket`), else -1. Readable when a client waits to be accepted.
     public let listenFD: Int32
+    private let socketFile: UnixSocket.FileIdentity?
 
     private struct FDs { var input: Int32 = -1, output: Int32 = -1 }
     private let fds: Mutex<FDs>
@@ -96,6 +97,7 @@ public final class ConsoleEndpoint: @unchecked Sendable {
         fds = Mutex(current)
         self.path = path
         self.listenFD = listenFD
+        socketFile = listenFD >= 0 ? path.flatMap(UnixSocket.fileIdentity) : nil
         self.ptySlave = ptySlave
         savedTermios = saved
     }
@@ -108,7 +110,7 @@ public final class ConsoleEndpoint: @unchecked Sendable {
         if ptySlave >= 0 { close(ptySlave) }
         if listenFD >= 0 {
             close(listenFD)
-            if let path { unlink(path) }
+            if let path { UnixSocket.unlink(path, ifStill: socketFile) }
         }
     }
 

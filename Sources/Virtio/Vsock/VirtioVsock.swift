@@ -22,21 +22,24 @@ public final class VirtioVsock: VirtioDevice, @unchecked Sendable {
     public let socketPath: String
 
     private let listenFD: Int32
+    private let socketFile: UnixSocket.FileIdentity?
     private let restored = Atomic<Bool>(false)
     private let runner = DeviceRunner()
 
-    /// Listens on `socketPath` (a stale socket file is replaced; one a live process accepts on is refused).
-    public init(cid: UInt64, socketPath: String) throws(VsockError) {
+    /// Listens on `socketPath` (a stale socket file is replaced; one a live process accepts on is
+    /// refused unless `takeOver`, for the destination of a same-host migration).
+    public init(cid: UInt64, socketPath: String, takeOver: Bool = false) throws(VsockError) {
         guard cid >= 3, cid < UInt64(UInt32.max) else { throw .invalidCID(cid) }
         self.cid = cid
         self.socketPath = socketPath
-        do { listenFD = try UnixSocket.listen(at: socketPath) } catch { throw .socket(error) }
+        do { listenFD = try UnixSocket.listen(at: socketPath, takeOver: takeOver) } catch { throw .socket(error) }
+        socketFile = UnixSocket.fileIdentity(socketPath)
     }
 
     deinit {
         runner.stop()
         close(listenFD)
-        unlink(socketPath)
+        UnixSocket.unlink(socketPath, ifStill: socketFile)
     }
 
     // MARK: config space (§5.10.4): guest_cid u64

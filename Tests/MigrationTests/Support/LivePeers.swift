@@ -57,9 +57,9 @@ final class LivePeers {
     }
 
     /// A VMM booting the checkguest with its serial console on stdio.
-    func source(cmdline: String, cpus: Int = 2, memory: String = "256M") throws -> Peer {
+    func source(cmdline: String, cpus: Int = 2, memory: String = "256M", extra: [String] = []) throws -> Peer {
         let peer = try vmm("source", ["--kernel", Paths.checkguest.path, "--cpus", "boot=\(cpus)", "--memory", "size=\(memory)",
-                                      "--serial", "tty", "--console", "off", "--cmdline", cmdline])
+                                      "--serial", "tty", "--console", "off", "--cmdline", cmdline] + extra)
         try peer.process.waitFor(#"^GUEST-BOOTED cpus=\#(cpus) "#, timeout: 20)
         return peer
     }

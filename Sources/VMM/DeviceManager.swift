@@ -28,7 +28,7 @@ final class DeviceManager: @unchecked Sendable {
     let virtio: VirtioSlots
 
     init(vm: VirtualMachine, memory: GuestMemory, config: VmConfig, console: ConsoleIO?, virtioConsole: ConsoleEndpoint?,
-         replacingSource: Bool, control: any VMControl, logger: Logger) throws {
+         withVirtio: Bool = true, replacingSource: Bool, control: any VMControl, logger: Logger) throws {
         powerButtonLine = KvmIrqLine(vm: vm, gsi: ACPIConfig.defaultGEDGSI)
         let window = ACPIConfig(bootCPUs: Int(config.cpus.boot_vcpus)).pci32BitWindow
         virtio = VirtioSlots(vm: vm, memory: memory, mmio: mmio, window: (window.base, window.size), logger: logger)
@@ -48,7 +48,7 @@ final class DeviceManager: @unchecked Sendable {
         try add("__debug_port", DebugPort(), port: 0x80, size: 1)
         try pio.register(PciConfigIO(bus: virtio.bus), base: UInt64(PciConfigIO.base), size: UInt64(PciConfigIO.size))
         try mmio.register(PciConfigMMIO(bus: virtio.bus), base: GuestLayout.pciMMConfigStart, size: GuestLayout.pciMMConfigSize)
-        for (id, device) in try VirtioDeviceFactory.devices(for: config, console: virtioConsole,
+        for (id, device) in try !withVirtio ? [] : VirtioDeviceFactory.devices(for: config, console: virtioConsole,
                                                                    replacingSource: replacingSource, logger: logger) {
             try virtio.add(id: id, device: device)
         }

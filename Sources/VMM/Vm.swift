@@ -85,9 +85,16 @@ public final class Vm: @unchecked Sendable {
         try kvmVM.createIRQChip()
         try kvmVM.createPIT2()
         try Vm.registerMemory(memory, in: kvmVM, logDirty: false)
+        // A snapshot (or migration) from before virtio devices existed has none of their sections: its guest
+        // never saw them, so the VM is rebuilt without them. Otherwise every device must have its section.
+        var withVirtio = true
+        if case let .restore(_, section) = origin {
+            withVirtio = try VirtioDeviceFactory.ids(for: config, console: virtioConsole != nil).contains { try section($0) != nil }
+            if !withVirtio { logger.notice("the saved VM has no virtio devices (an older snapshot): restoring it without them") }
+        }
         devices = try DeviceManager(vm: kvmVM, memory: memory, config: config, console: console,
-                                    virtioConsole: virtioConsole, replacingSource: ram != nil, control: platform,
-                                    logger: logger)
+                                    virtioConsole: withVirtio ? virtioConsole : nil, withVirtio: withVirtio,
+                                    replacingSource: ram != nil, control: platform, logger: logger)
         msrIndices = MSRList.toSave(kvmList: (try? kvm.msrIndexList()) ?? [])
 
         var entry: EntryPoint?

@@ -5,7 +5,8 @@ import XCTest
 /// Snapshot/restore with virtio devices busy: the disk workload runs on one vCPU while the other
 /// verifies memory; after the restore, the guest re-reads every block it wrote before (`blkcheck`), its
 /// workload goes on, memory verifies, TICKs continue — no request was lost or replayed — and the
-/// network and vsock (fresh host ends, as in CH) work again.
+/// network and vsock (fresh host ends, as in CH) work again. The guest moved its BARs above 4 GiB
+/// (`pci_bar64=`): the restored VM maps them, and their ioeventfds, where the guest put them.
 final class VirtioSnapshotTests: XCTestCase {
     override func setUpWithError() throws {
         try Require.kvm()
@@ -20,14 +21,18 @@ final class VirtioSnapshotTests: XCTestCase {
         XCTAssertEqual(truncate(disk, 32 << 20), 0)
         try FileManager.default.createDirectory(atPath: snap, withIntermediateDirectories: true)
         let socket = dir.file("src.sock"), vsock = dir.file("vsock")
-        let source = try GuestProcess.checkguest(cpus: 2, cmdline: "workload=blk:8,memcheck:16",
+        let source = try GuestProcess.checkguest(cpus: 2, cmdline: "workload=blk:8,memcheck:16 pci_bar64=0x800000000",
                                                  extra: ["--disk", "path=\(disk)", "--api-socket", "path=\(socket)",
                                                          "--net", VirtioNetworkingTests.netOption, "--vsock", "cid=3,socket=\(vsock)"])
         defer { source.stop() }
         let api = RESTClient(socket: socket)
         try api.waitUntilUp()
+        try source.waitFor(#"^VIRTIO dev=blk .* common=0x800000000 "#, timeout: 30)
         try source.waitFor(#"^NET ok"#, timeout: 30)
         try source.waitFor(#"^BLK ok written=\d+ gen=[3-9]"#, timeout: 30)
+        let tree = (try api.get("vm.info").json as? [String: Any])?["device_tree"] as? [String: [String: Any]]
+        let bar = ((tree?["_virtio-pci-_disk0"]?["resources"] as? [[String: Any]])?.first?["PciBar"] as? [String: Any])?["base"]
+        XCTAssertEqual(bar as? Int, 0x8_0000_0000, "vm.info shows the BAR where the guest moved it")
         XCTAssertEqual(try api.put("vm.pause").status, 204)
         let reply = try api.put("vm.snapshot", #"{"destination_url":"file://\#(snap)"}"#)
         XCTAssertEqual(reply.status, 204, reply.body)

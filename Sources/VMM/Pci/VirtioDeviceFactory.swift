@@ -23,11 +23,11 @@ enum VirtioDeviceFactory {
         }
         if let console { try add("__console") { VirtioConsole(endpoint: console) } }
         for (i, disk) in (config.disks ?? []).enumerated() {
-            let id = disk.pci_common.id ?? "_disk\(i)"
+            let id = diskID(disk, i)
             try add(id) { try VirtioBlock(blockOptions(disk, id: id)) }
         }
         for (i, net) in (config.net ?? []).enumerated() {
-            let id = net.pci_common.id ?? "_net\(i)"
+            let id = netID(net, i)
             try add(id) {
                 let device = try VirtioNet(netOptions(net, id: id))
                 logger.info("\(id): TAP \(device.tapName), guest MAC \(MACAddress.format(device.mac))")
@@ -36,11 +36,26 @@ enum VirtioDeviceFactory {
         }
         try add("__rng") { try VirtioRng(source: config.rng.src) }
         if let vsock = config.vsock {
-            let id = vsock.pci_common.id ?? "_vsock0"
+            let id = vsockID(vsock)
             try add(id) { try VirtioVsock(cid: UInt64(vsock.cid), socketPath: vsock.socket, takeOver: replacingSource) }
         }
         return out
     }
+
+    /// The ids `devices` gives, in the same order, without opening anything.
+    static func ids(for config: VmConfig, console: Bool) -> [String] {
+        var ids = console ? ["__console"] : []
+        ids += (config.disks ?? []).enumerated().map { diskID($1, $0) }
+        ids += (config.net ?? []).enumerated().map { netID($1, $0) }
+        ids.append("__rng")
+        if let vsock = config.vsock { ids.append(vsockID(vsock)) }
+        return ids
+    }
+
+    // Ids are normally assigned before (VmConfig.withGeneratedDeviceIdentities); these are fallbacks.
+    private static func diskID(_ disk: DiskConfig, _ index: Int) -> String { disk.pci_common.id ?? "_disk\(index)" }
+    private static func netID(_ net: NetConfig, _ index: Int) -> String { net.pci_common.id ?? "_net\(index)" }
+    private static func vsockID(_ vsock: VsockConfig) -> String { vsock.pci_common.id ?? "_vsock0" }
 
     private static func blockOptions(_ disk: DiskConfig, id: String) throws -> BlockDeviceOptions {
         guard !disk.vhost_user else { throw VirtioDeviceError(id: id, reason: "vhost-user disks are not supported") }

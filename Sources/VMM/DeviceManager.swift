@@ -30,8 +30,9 @@ final class DeviceManager: @unchecked Sendable {
     init(vm: VirtualMachine, memory: GuestMemory, config: VmConfig, console: ConsoleIO?, virtioConsole: ConsoleEndpoint?,
          withVirtio: Bool = true, replacingSource: Bool, control: any VMControl, logger: Logger) throws {
         powerButtonLine = KvmIrqLine(vm: vm, gsi: ACPIConfig.defaultGEDGSI)
-        let window = ACPIConfig(bootCPUs: Int(config.cpus.boot_vcpus)).pci32BitWindow
-        virtio = VirtioSlots(vm: vm, memory: memory, mmio: mmio, window: (window.base, window.size), logger: logger)
+        let acpi = ACPIConfig(bootCPUs: Int(config.cpus.boot_vcpus))
+        virtio = VirtioSlots(vm: vm, memory: memory, mmio: mmio,
+                             windows: [acpi.effective64BitWindow(for: memory), acpi.pci32BitWindow], logger: logger)
         if config.serial.mode != .Off {
             let sink: any SerialSink = console ?? NullSink()
             let serial = Serial8250(interrupt: KvmIrqLine(vm: vm, gsi: UInt32(Serial8250.com1IRQ)), sink: sink)

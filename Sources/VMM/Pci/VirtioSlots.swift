@@ -1,3 +1,4 @@
+import Boot
 import Config
 import Devices
 import Hypervisor
@@ -20,15 +21,17 @@ final class VirtioSlots: @unchecked Sendable {
     private let vm: VirtualMachine
     private let memory: GuestMemory
     private let router: GsiRouter
-    private var bars: PciBarAllocator
+    /// BAR space: the 64-bit window above RAM first (where Cloud Hypervisor puts 64-bit BARs), then the
+    /// 32-bit window below 4 GiB.
+    private var bars: [PciBarAllocator]
     private let logger: Logger
 
-    init(vm: VirtualMachine, memory: GuestMemory, mmio: Devices.Bus, window: (base: UInt64, size: UInt64), logger: Logger) {
+    init(vm: VirtualMachine, memory: GuestMemory, mmio: Devices.Bus, windows: [AddressWindow], logger: Logger) {
         self.vm = vm
         self.memory = memory
         bus = PciBus(mmio: mmio)
         router = GsiRouter(vm: vm)
-        bars = PciBarAllocator(base: window.base, size: window.size)
+        bars = windows.map { PciBarAllocator(base: $0.base, size: $0.size) }
         self.logger = logger
     }
 
@@ -37,7 +40,7 @@ final class VirtioSlots: @unchecked Sendable {
         let logger = self.logger
         let report: @Sendable (String) -> Void = { logger.error("\(id): \($0)") }
         let vectors = try KvmMsiVectors(vm: vm, router: router, count: device.queueMaxSizes.count + 1, onError: report)
-        let bar = try bars.allocate(size: 0x8_0000, for: id)
+        let bar = try allocateBar(size: 0x8_0000, for: id)
         let transport = try VirtioPciDevice(name: id, device: device, memory: memory, barAddress: bar,
                                             vectors: vectors, ioEvents: KvmIoEvents(vm: vm), log: report)
         let slot = try bus.add(transport, name: id)
@@ -46,6 +49,14 @@ final class VirtioSlots: @unchecked Sendable {
             bus.remap(transport, move)
         }
         placed.append(Placed(id: id, transport: transport, slot: slot))
+    }
+
+    private func allocateBar(size: UInt64, for id: String) throws -> UInt64 {
+        var lastError: Error = PciError.noBarSpace(device: id, size: size)
+        for i in bars.indices {
+            do { return try bars[i].allocate(size: size, for: id) } catch { lastError = error }
+        }
+        throw lastError
     }
 
     func pauseAll() { for p in placed { p.transport.pause() } }

@@ -101,8 +101,11 @@ final class VirtioBlockTests: XCTestCase {
         XCTAssertTrue(missing.allOutput.contains("does not exist"), missing.allOutput)
         XCTAssertFalse(missing.allOutput.contains("GUEST-BOOTED"))
 
-        // A file the VMM can only read, attached writable: the message points at readonly=on.
-        let locked = try image(dir, "locked.img")
+        // A file the VMM can only read, attached writable: the message points at readonly=on. (Root ignores
+        // file modes, so the file is made immutable; /var/tmp, because tmpfs has no immutable flag.)
+        let locked = "/var/tmp/swiftch-locked-\(getpid()).img"
+        XCTAssertTrue(FileManager.default.createFile(atPath: locked, contents: Data(count: 1 << 20)))
+        defer { unlink(locked) }
         let chattr = try Require.tool("chattr")
         let set = Process()
         set.executableURL = URL(fileURLWithPath: chattr)

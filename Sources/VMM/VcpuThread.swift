@@ -38,9 +38,11 @@ final class RunControl: @unchecked Sendable {
             case .stopping:
                 return false
             case .paused:
+                // Counted once per pause, not per wake-up: re-broadcasting after every wake-up would make
+                // parked vCPU threads wake each other forever (each burned ≈ half a core while paused).
                 parked += 1
                 cond.broadcast()
-                cond.wait()
+                while state == .paused { cond.wait() }
                 parked -= 1
             case .running:
                 let left = throttledUntil.map { ContinuousClock.now.duration(to: $0) } ?? .zero

@@ -9,6 +9,17 @@ protocol DeviceWorker: AnyObject {
     /// Processes every queue once: at activation (a restored queue must not wait for a kick) and after
     /// each resume (a kick may have been consumed before a snapshot was taken).
     func processAll()
+    /// A pause was requested: work handed to other threads must be complete, and its results
+    /// returned to the driver, when this returns.
+    func quiesce()
+    /// The thread is stopping (reset): other threads the worker started must be gone when this returns.
+    func finish()
+}
+
+extension DeviceWorker {
+    /// Most workers do everything on the device thread: nothing is left when it parks or stops.
+    func quiesce() {}
+    func finish() {}
 }
 
 /// The control-thread side of an active device, shared by all devices: builds the worker and its
@@ -24,7 +35,8 @@ final class DeviceRunner: @unchecked Sendable {
     func start(name: String, queueEvents: [EventFD], makeWorker: (DeviceThread) throws -> any DeviceWorker) throws {
         stop()
         let box = WorkerBox()
-        let thread = try DeviceThread(name: name, onResume: { box.worker?.processAll() })
+        let thread = try DeviceThread(name: name, onPause: { box.worker?.quiesce() }, onResume: { box.worker?.processAll() },
+                                      onExit: { box.worker?.finish() })
         let worker = try makeWorker(thread)
         box.worker = worker
         for (index, event) in queueEvents.enumerated() {

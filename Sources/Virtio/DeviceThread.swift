@@ -22,11 +22,18 @@ public final class DeviceThread: @unchecked Sendable {
     private var state: State = .running
     private var thread: Thread?
     private let onResume: () -> Void
+    private let onPause: () -> Void
+    private let onExit: () -> Void
 
-    /// `onResume` runs on the device thread after every `resume()` (and never while paused).
-    public init(name: String, onResume: @escaping () -> Void = {}) throws {
+    /// `onPause` runs on the device thread when a pause is requested, before it parks (and before
+    /// `pause()` returns); `onResume` after every `resume()` (never while paused); `onExit` as the
+    /// thread leaves its loop (before `stop()` returns).
+    public init(name: String, onPause: @escaping () -> Void = {}, onResume: @escaping () -> Void = {},
+                onExit: @escaping () -> Void = {}) throws {
         self.name = name
+        self.onPause = onPause
         self.onResume = onResume
+        self.onExit = onExit
         epollFD = ckvm_epoll_create()
         guard epollFD >= 0 else { throw VirtioError.backend("\(name): epoll_create1 failed: \(String(cString: strerror(errno)))") }
         control = try EventFD()
@@ -102,9 +109,15 @@ public final class DeviceThread: @unchecked Sendable {
         cond.unlock()
     }
 
-    /// Parks while paused; false once asked to stop. Runs `onResume` after a pause ended.
+    /// Parks while paused; false once asked to stop. Runs `onPause` before parking and `onResume`
+    /// after a pause ended.
     private func checkpoint() -> Bool {
         cond.lock()
+        if state == .pauseRequested {
+            cond.unlock()
+            onPause()
+            cond.lock()
+        }
         var wasPaused = false
         while state == .pauseRequested || state == .paused {
             state = .paused
@@ -133,6 +146,7 @@ public final class DeviceThread: @unchecked Sendable {
                 handlers[fd]?(events[k])
             }
         }
+        onExit()
         cond.lock()
         state = .stopped
         cond.broadcast()

@@ -1,4 +1,4 @@
-/// Serves a device's queues for devices whose requests complete synchronously (block, rng): a
+/// Serves a device's queues for devices whose requests complete synchronously (rng): a
 /// notification drains that queue, and the driver gets at most one interrupt per drained batch. The
 /// thread's life (start, pause, resume, stop) is `DeviceRunner`'s, as for every device.
 final class QueueWorker: @unchecked Sendable {

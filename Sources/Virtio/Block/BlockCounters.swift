@@ -1,7 +1,7 @@
 import Synchronization
 
-/// Per-disk I/O counters, as CH's vm.counters reports them. Written by the device thread, read
-/// from any thread.
+/// Per-disk I/O counters, as CH's vm.counters reports them. Written by the I/O threads, read from
+/// any thread.
 final class BlockCounters: Sendable {
     private let readBytes = Atomic<UInt64>(0)
     private let writeBytes = Atomic<UInt64>(0)

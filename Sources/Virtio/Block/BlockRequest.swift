@@ -36,6 +36,9 @@ struct BlockRequest {
         }
     }
 
+    /// The header's type when it is one this device serves.
+    var type: BlockRequestType? { header.flatMap { BlockRequestType(rawValue: $0.type) } }
+
     /// Bytes the driver sends after the header (write, discard, write zeroes).
     var outLength: Int { max(0, chain.readableLength - Self.headerSize) }
     /// Bytes the device may write before the status byte (read, get ID).

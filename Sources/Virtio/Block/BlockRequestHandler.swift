@@ -1,11 +1,11 @@
 import Glibc
 import Memory
 
-/// Executes virtio-blk requests against the image: on the device thread, one at a time, to completion.
+/// Executes virtio-blk requests against the image, each to completion; the I/O threads run several at once.
 final class BlockRequestHandler: @unchecked Sendable {
     static let serialLength = 20
 
-    private let disk: DiskImage
+    private let disk: any BlockBackend
     private let readonly: Bool
     /// The GET_ID answer, NUL-padded to 20 bytes.
     private let serial: [UInt8]
@@ -13,17 +13,17 @@ final class BlockRequestHandler: @unchecked Sendable {
     /// The image size in 512-byte sectors (a partial last sector is not exposed, as in CH).
     let capacity: UInt64
 
-    init(disk: DiskImage, readonly: Bool, serial: String) {
+    /// `size` is the image's in bytes.
+    init(disk: any BlockBackend, size: UInt64, readonly: Bool, serial: String) {
         self.disk = disk
         self.readonly = readonly
         let id = Array(serial.utf8.prefix(Self.serialLength))
         self.serial = id + [UInt8](repeating: 0, count: Self.serialLength - id.count)
-        capacity = disk.size / UInt64(BlockRequest.sectorSize)
+        capacity = size / UInt64(BlockRequest.sectorSize)
     }
 
-    /// Executes `chain` and writes its status; returns the used length (0 when there is no status byte).
-    func serve(_ chain: DescriptorChain, memory: GuestMemory) -> UInt32 {
-        guard let request = BlockRequest(chain, memory: memory) else { return 0 }
+    /// Executes `request` and writes its status; returns the used length.
+    func serve(_ request: BlockRequest, memory: GuestMemory) -> UInt32 {
         let written: Int, status: UInt8
         do throws(BlockRequestError) {
             written = try execute(request, memory: memory)

@@ -1,4 +1,5 @@
 import CKVM
+import Foundation
 import Glibc
 
 /// Why one I/O on a disk image failed.
@@ -11,11 +12,9 @@ enum DiskIOError: Error, Equatable {
     case unsupported
 }
 
-/// A raw disk image — a regular file or a block device — and the synchronous I/O the device thread
-/// does on it, straight between the image and guest memory through iovecs.
-///
-/// Used by one thread at a time (the device thread); the staging buffer is its only mutable state.
-final class DiskImage {
+/// A raw disk image — a regular file or a block device — and the synchronous I/O the I/O threads do
+/// on it, several at once, straight between the image and guest memory through iovecs.
+final class DiskImage: BlockBackend, @unchecked Sendable {
     let path: String
     /// The size in bytes when opened.
     let size: UInt64
@@ -26,8 +25,10 @@ final class DiskImage {
     let identity: String
     private let fd: Int32
     private let direct: Bool
-    /// Aligned memory for O_DIRECT transfers whose guest buffers are not aligned; allocated on first use.
-    private var staging: UnsafeMutableRawBufferPointer?
+    /// Aligned memory for O_DIRECT transfers whose guest buffers are not aligned, kept for reuse: one
+    /// per transfer staged at the same time, allocated on first use.
+    private var spareStaging: [UnsafeMutableRawBufferPointer] = []
+    private let stagingLock = NSLock()
     private static let stagingSize = 1 << 20
     /// Linux's limit on vectors per preadv/pwritev (UIO_MAXIOV).
     private static let maxVectors = 1024
@@ -61,7 +62,7 @@ final class DiskImage {
 
     deinit {
         close(fd)
-        staging?.deallocate()
+        for buffer in spareStaging { buffer.deallocate() }
     }
 
     private static func openError(path: String, errno e: Int32, readonly: Bool, direct: Bool) -> BlockDeviceError {
@@ -159,8 +160,8 @@ final class DiskImage {
 
     /// O_DIRECT with unaligned guest buffers: moves the data through aligned staging memory, a chunk at a time.
     private func staged(_ iovecs: [iovec], at offset: UInt64, writing: Bool) throws(DiskIOError) {
-        let buffer = staging ?? .allocate(byteCount: Self.stagingSize, alignment: 4096)
-        staging = buffer
+        let buffer = stagingLock.withLock { spareStaging.popLast() } ?? .allocate(byteCount: Self.stagingSize, alignment: 4096)
+        defer { stagingLock.withLock { spareStaging.append(buffer) } }
         let total = iovecs.reduce(0) { $0 + $1.iov_len }
         var done = 0
         while done < total {

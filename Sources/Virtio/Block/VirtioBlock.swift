@@ -1,18 +1,30 @@
 import Foundation
 
-/// A virtio-blk device (virtio 1.2 §5.2) backed by a raw image, served with synchronous
-/// preadv/pwritev straight between the image and guest memory on one device thread.
+/// A virtio-blk device (virtio 1.2 §5.2) backed by a raw image, with preadv/pwritev straight between
+/// the image and guest memory. With O_DIRECT the device thread pops requests and a pool of I/O threads
+/// runs them, several at once; through the host page cache the device thread runs them itself (measured
+/// 4× the random IOPS of the pool there: a copy costs less than a thread handoff).
 public final class VirtioBlock: VirtioDevice, @unchecked Sendable {
+    /// I/O threads per device at most: the queue depth a guest commonly keeps (Linux and fio use 32).
+    static let maxIOThreads = 32
+
     public let deviceType = VirtioDeviceType.block
     public let queueMaxSizes: [UInt16]
     public let deviceFeatures: UInt64
     public let options: BlockDeviceOptions
     private let config: [UInt8]
     private let handler: BlockRequestHandler
-    private let worker = QueueWorker(name: "virtio-blk")
+    private let runner = DeviceRunner()
+    private let ioThreads: Int
 
     /// Opens the image and fixes what the driver will see; throws what the user must change.
-    public init(_ options: BlockDeviceOptions) throws(BlockDeviceError) {
+    public convenience init(_ options: BlockDeviceOptions) throws(BlockDeviceError) {
+        try self.init(options, ioThreads: options.direct ? Self.maxIOThreads : 0) { $0 }
+    }
+
+    /// Runs requests on up to `ioThreads` I/O threads (0: on the device thread); `backend` wraps the
+    /// opened image (tests hold requests in flight there).
+    init(_ options: BlockDeviceOptions, ioThreads: Int, backend: (DiskImage) -> any BlockBackend) throws(BlockDeviceError) {
         guard (1...Int(UInt16.max)).contains(options.numQueues) else { throw .invalidQueueCount(options.numQueues) }
         let size = options.queueSize
         guard size >= 2, size <= 32768, size & (size - 1) == 0 else { throw .invalidQueueSize(size) }
@@ -21,7 +33,9 @@ public final class VirtioBlock: VirtioDevice, @unchecked Sendable {
         }
         let disk = try DiskImage(path: options.path, readonly: options.readonly, direct: options.direct)
         self.options = options
-        handler = BlockRequestHandler(disk: disk, readonly: options.readonly, serial: options.serial ?? disk.identity)
+        self.ioThreads = ioThreads
+        handler = BlockRequestHandler(disk: backend(disk), size: disk.size, readonly: options.readonly,
+                                      serial: options.serial ?? disk.identity)
         queueMaxSizes = Array(repeating: size, count: options.numQueues)
         var features = VirtioBlockFeature.segMax | VirtioBlockFeature.blockSize | VirtioBlockFeature.flush
         if options.readonly { features |= VirtioBlockFeature.readOnly }
@@ -43,15 +57,21 @@ public final class VirtioBlock: VirtioDevice, @unchecked Sendable {
     /// Nothing is writable without VIRTIO_BLK_F_CONFIG_WCE, which is not offered.
     public func writeConfig(offset: UInt64, data: UnsafeRawBufferPointer) {}
 
+    deinit { runner.stop() }
+
     public func activate(_ activation: VirtioActivation) throws {
-        try worker.start(activation) { [handler, memory = activation.memory] chain in
-            handler.serve(chain, memory: memory)
+        for queue in activation.queues { try queue.validate() }
+        try runner.start(name: "virtio-blk", queueEvents: activation.queueEvents) { [handler, ioThreads] thread in
+            let pool = ioThreads > 0 ? try BlockIOPool(name: "virtio-blk", maxThreads: ioThreads) : nil
+            return try BlockWorker(thread: thread, activation: activation, handler: handler, pool: pool)
         }
     }
 
-    public func reset() { worker.stop() }
-    public func pause() { worker.pause() }
-    public func resume() { worker.resume() }
+    /// Returns once the I/O in flight completed and the I/O threads exited.
+    public func reset() { runner.stop() }
+    /// Returns once no request is in flight: each one started has completed and was returned used.
+    public func pause() { runner.pause() }
+    public func resume() { runner.resume() }
 
     /// read_bytes, write_bytes, read_ops, write_ops.
     public var counters: [String: UInt64] { handler.counters.snapshot }

@@ -72,7 +72,8 @@ final class LocalProtocolTests: XCTestCase {
             return message
         }
         thread = nil
-        XCTAssertEqual(openFds, fdsBefore, "every received fd is closed: \(message)", file: file, line: line)
+        // At most as many: earlier tests' child-process pipes may still be closing meanwhile.
+        XCTAssertLessThanOrEqual(openFds, fdsBefore, "every received fd is closed: \(message)", file: file, line: line)
         return message
     }
 

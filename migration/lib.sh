@@ -37,12 +37,15 @@ PY
 }
 
 # migrate_checkguest: boots the checkguest (workload, memory, cpus) in a source VMM, migrates it over `url` to a
-# destination VMM (downtime, converge = true|false, timeout), and checks it there: TICKs go on, `check` answers
+# destination VMM (downtime, converge = true|false, timeout; local_memory = true: shared=on memory handed over as memfds,
+# default false), and checks it there: TICKs go on, `check` answers
 # CHECK ok, no workload reports a bad page. `src_exec`/`dst_exec` (arrays) prefix the VMM commands, e.g.
 # (ip netns exec NS). Exits non-zero on any failure, after showing why.
 migrate_checkguest() {
+    local shared=
+    [ "${local_memory:-false}" = true ] && shared=,shared=on
     mkfifo "$work/src.in" "$work/dst.in"
-    "${src_exec[@]}" "$vmm" --kernel "$guest" --cpus "boot=$cpus" --memory "size=$memory" --serial tty --console off \
+    "${src_exec[@]}" "$vmm" --kernel "$guest" --cpus "boot=$cpus" --memory "size=$memory$shared" --serial tty --console off \
         --cmdline "workload=$workload" --api-socket "path=$work/src.api" --event-monitor "path=$work/src.events" \
         <"$work/src.in" >"$work/src.out" 2>&1 & pids+=($!)
     exec 3>"$work/src.in"
@@ -60,7 +63,7 @@ migrate_checkguest() {
         sleep 0.05
     done
     echo "send-migration: $(rest "$work/src.api" vm.send-migration \
-        "{\"destination_url\":\"$url\",\"downtime_ms\":$downtime,\"timeout_s\":$timeout,\"auto_converge\":$converge}")"
+        "{\"destination_url\":\"$url\",\"downtime_ms\":$downtime,\"timeout_s\":$timeout,\"auto_converge\":$converge,\"local\":${local_memory:-false}}")"
     wait "$receiver" || true
     echo "receive-migration: $(cat "$work/receive.reply")"
     if ! grep -q ' 204$' "$work/receive.reply"; then

@@ -9,6 +9,8 @@ public enum MemoryError: Error, CustomStringConvertible, Equatable {
     case memfdFailed(errno: Int32)
     case outOfRange(address: UInt64, count: UInt64)
     case tooSmall(size: UInt64, minimum: UInt64)
+    /// A memory fd handed over by another process cannot back its region.
+    case unusableMemoryFd(index: Int, reason: String)
 
     public var description: String {
         switch self {
@@ -22,6 +24,8 @@ public enum MemoryError: Error, CustomStringConvertible, Equatable {
             return "guest address range 0x\(String(address, radix: 16))+0x\(String(count, radix: 16)) is not guest RAM"
         case let .tooSmall(size, minimum):
             return "guest memory of \(size) bytes is too small: at least \(minimum >> 20) MiB is needed"
+        case let .unusableMemoryFd(index, reason):
+            return "memory fd \(index) cannot back guest RAM: \(reason)"
         }
     }
 }

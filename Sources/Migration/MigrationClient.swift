@@ -11,8 +11,8 @@ public final class MigrationClient {
         self.connection = connection
     }
 
-    public func start() throws(MigrationError) {
-        let payload = StartMessage.encode()
+    public func start(flags: StartFlags = []) throws(MigrationError) {
+        let payload = StartMessage.encode(flags: flags)
         try request(RequestHeader(.start, length: UInt64(payload.count), version: Limits.protocolVersion), payload)
     }
 
@@ -30,6 +30,18 @@ public final class MigrationClient {
     public func sendZero(_ ranges: [PageRange]) throws(MigrationError) {
         let table = RangeTable.encode(ranges)
         try request(RequestHeader(.memoryZero, length: UInt64(table.count)), table)
+    }
+
+    /// Local migration: hands the destination `fds` (one per region, same order) instead of the pages.
+    /// The fds stay open here: the destination gets duplicates, and this side's RAM stays mapped.
+    public func sendMemoryFds(_ regions: [PageRange], fds: [Int32]) throws(MigrationError) {
+        precondition(regions.count == fds.count)
+        let payload = MemoryFdTable.encode(regions)
+        let header = RequestHeader(.memoryFd, length: UInt64(payload.count))
+        try connection.write(header.bytes, during: "sending \(header.command)")
+        try connection.write(payload, passing: fds, during: "sending \(header.command)")
+        bytesSent += UInt64(RequestHeader.size + payload.count)
+        try awaitResponse(header.command)
     }
 
     public func sendState(_ sections: [StateSection]) throws(MigrationError) {
@@ -52,6 +64,11 @@ public final class MigrationClient {
         let command = header.command
         try connection.write(header.bytes + payload, then: pages, during: "sending \(command)")
         bytesSent += UInt64(RequestHeader.size + payload.count) + pages.reduce(0) { $0 + UInt64($1.count) }
+        try awaitResponse(command)
+    }
+
+    /// Reads the answer to `command`; an Error response becomes `.refused` with the destination's reason.
+    private func awaitResponse(_ command: Command) throws(MigrationError) {
         let response = try ResponseHeader(decoding: try connection.read(count: ResponseHeader.size,
                                                                          during: "waiting for the answer to \(command)"))
         guard response.status == .error else { return }

@@ -3,8 +3,12 @@ import Glibc
 
 /// What the destination does with a migration stream: where RAM goes, and how the VM is built.
 public protocol MigrationSink: AnyObject {
-    /// The source's VmConfig (JSON). Returns the zero-filled RAM that memory messages are written into.
-    func configure(_ config: Data) throws -> [MigrationRegion]
+    /// The source's VmConfig (JSON). Returns the zero-filled RAM that memory messages are written into; in a
+    /// local migration (`local`) RAM comes as memory fds instead, so nothing is mapped and this returns [].
+    func configure(_ config: Data, local: Bool) throws -> [MigrationRegion]
+    /// Local migration: maps the source's RAM from `fds` (fd i backs `regions[i]`), after checking the
+    /// layout against the Config. Owns the fds from the call on, whether it throws or not.
+    func adoptMemory(_ regions: [PageRange], fds: [Int32]) throws
     /// Every component's saved state; kept until `complete`.
     func receivedState(_ sections: [StateSection]) throws
     /// Builds the VM (left paused). Throwing refuses Complete, so the source keeps running its VM.
@@ -15,12 +19,16 @@ public protocol MigrationSink: AnyObject {
 /// it. Any violation is answered with an Error response naming it, then the connection is dropped.
 ///
 /// Order: Start → Config → (Memory | MemoryZero)* → State → Complete | CompletePaused; Abandon at any
-/// point. Memory is read straight into guest RAM after its ranges were checked against the layout.
+/// point. Memory is read straight into guest RAM after its ranges were checked against the layout. A
+/// local migration (announced in Start) has exactly one MemoryFd instead of the memory messages.
 public final class MigrationServer {
     private let connection: Connection
     private let sink: MigrationSink
     private var regions: [MigrationRegion]?
     private var haveState = false
+    /// Start announced a local migration: RAM comes as memory fds, once, and never as pages.
+    private var local = false
+    private var adoptedMemory = false
     /// Every byte read so far.
     public private(set) var bytesReceived: UInt64 = 0
     /// Called after each message that moved the migration on (for progress reporting).
@@ -39,7 +47,7 @@ public final class MigrationServer {
             guard first.command == .start else {
                 throw MigrationError.protocolViolation("the first message must be Start, got \(first.command)")
             }
-            try StartMessage.check(version: first.version, payload: try readPayload(first))
+            local = try StartMessage.check(version: first.version, payload: try readPayload(first)).contains(.localMemory)
             try respondOk()
             while true {
                 let header = try readHeader()
@@ -60,8 +68,11 @@ public final class MigrationServer {
         case .config:
             guard regions == nil else { throw .protocolViolation("Config may only be sent once") }
             let json = try readPayload(header)
-            regions = try sinkCall("the VM configuration was not accepted") { try sink.configure(Data(json)) }
+            regions = try sinkCall("the VM configuration was not accepted") { try sink.configure(Data(json), local: local) }
         case .memory, .memoryZero:
+            guard !local else {
+                throw .protocolViolation("\(header.command) in a local migration: Start announced the RAM as memory fds")
+            }
             guard let regions, !haveState else {
                 throw .protocolViolation("\(header.command) is only allowed between Config and State")
             }
@@ -82,6 +93,7 @@ public final class MigrationServer {
             }
         case .state:
             guard regions != nil, !haveState else { throw .protocolViolation("State must follow Config, once") }
+            guard !local || adoptedMemory else { throw .protocolViolation("State before MemoryFd in a local migration") }
             let sections = try StatePayload.decode(try readPayload(header))
             try sinkCall("the VM state was not accepted") { try sink.receivedState(sections) }
             haveState = true
@@ -94,10 +106,36 @@ public final class MigrationServer {
             try respondOk()
             throw .cancelled("the source abandoned the migration")
         case .memoryFd:
-            throw .protocolViolation("local migration (MemoryFd) is not supported by this VMM yet: migrate without local=on")
+            guard local else {
+                throw .protocolViolation("MemoryFd in a migration whose Start did not announce local memory")
+            }
+            guard regions != nil, !adoptedMemory, !haveState else {
+                throw .protocolViolation("MemoryFd is only allowed once, between Config and State")
+            }
+            try adoptMemory(header)
         }
         try respondOk()
         return nil
+    }
+
+    /// Receives the memory fds and hands them to the sink, once their table is well-formed and there is
+    /// exactly one fd per region; any fd not handed over is closed here.
+    private func adoptMemory(_ header: RequestHeader) throws(MigrationError) {
+        let (payload, fds) = try connection.read(count: Int(header.length), receivingUpTo: Limits.maxMemoryFds,
+                                                 during: "receiving \(header.command)")
+        bytesReceived += header.length
+        let ranges: [PageRange]
+        do throws(MigrationError) {
+            ranges = try MemoryFdTable.decode(payload)
+            guard fds.count == ranges.count else {
+                throw .protocolViolation("MemoryFd announces \(ranges.count) regions but \(fds.count) file descriptors came with it")
+            }
+        } catch {
+            fds.forEach { close($0) }
+            throw error
+        }
+        try sinkCall("the memory fds were not accepted") { try sink.adoptMemory(ranges, fds: fds) }
+        adoptedMemory = true
     }
 
     /// Makes a range read as zero, writing only pages that are not zero already (fresh RAM stays unpopulated).

@@ -31,7 +31,6 @@ extension Vmm {
             return .failure(config == nil ? .vmNotCreated(operation)
                                           : VmmError(.internalError, [operation, "The VM is not running (it is \(state.rawValue))"]))
         }
-        if request.local { return .failure(.notSupported(operation, "Local migration (local=on, memory fds over SCM_RIGHTS)")) }
         if request.memory_mode == .Postcopy { return .failure(.notSupported(operation, "Post-copy migration")) }
         if request.tls_dir != nil { return .failure(.notSupported(operation, "Migration over TLS")) }
         let url: MigrationURL
@@ -39,6 +38,9 @@ extension Vmm {
             url = try MigrationURL(request.destination_url)
         } catch {
             return .failure(VmmError(.badRequest, [operation, "\(error)"]))
+        }
+        if request.local, let why = LocalMigration.refusal(url: url, memory: vm.memory) {
+            return .failure(VmmError(.badRequest, [operation, why]))
         }
         if request.connections > 1 {
             logger.notice("send-migration: connections=\(request.connections) requested; this VMM migrates over one connection")

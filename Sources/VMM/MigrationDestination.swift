@@ -19,7 +19,8 @@ struct MigrationArrival: @unchecked Sendable {
 }
 
 /// The destination of a live migration: a worker thread that accepts one connection, writes RAM straight
-/// into freshly mapped guest memory, collects the state, and asks the control loop to build the VM.
+/// into freshly mapped guest memory (or, in a local migration, maps the source's memfds), collects the
+/// state, and asks the control loop to build the VM.
 ///
 /// The VM is built paused; it is resumed only after the source was told Ok, so a source that never hears
 /// back keeps its VM and this half-built one is discarded.
@@ -102,7 +103,7 @@ final class IncomingMigration: MigrationSink, @unchecked Sendable {
 
     // MARK: MigrationSink
 
-    func configure(_ json: Data) throws -> [MigrationRegion] {
+    func configure(_ json: Data, local: Bool) throws -> [MigrationRegion] {
         let received: VmConfig
         do {
             received = try JSONDecoder().decode(VmConfig.self, from: json)
@@ -110,11 +111,30 @@ final class IncomingMigration: MigrationSink, @unchecked Sendable {
             throw StateError(component: "Config", reason: "not a valid VmConfig: \(error)")
         }
         try received.validate(maxVCPUsSupported: UInt32(max(kvm.checkExtension(KVM_CAP_MAX_VCPUS), 1)))
-        let ram = try Vm.makeMemory(for: received)
         config = received
+        update { $0.memory_bytes = received.memory.size }
+        guard !local else {
+            guard received.memory.shared else {
+                throw StateError(component: "Config", reason: "a local migration needs a VM with --memory shared=on")
+            }
+            return []
+        }
+        let ram = try Vm.makeMemory(for: received)
         memory = ram
-        update { $0.memory_bytes = ram.size }
         return ram.regions.map { MigrationRegion(guestBase: $0.guestBase, size: $0.size, host: $0.host) }
+    }
+
+    /// Maps the source's memfds as this VM's RAM: the same pages, so nothing was copied. The layout must be
+    /// exactly the one the Config's memory size gives, region for region.
+    func adoptMemory(_ regions: [PageRange], fds: [Int32]) throws {
+        let layout = config.map { GuestLayout.ramRegions(size: $0.memory.size) } ?? []
+        guard let config, regions.map({ [$0.gpa, $0.length] }) == layout.map({ [$0.base, $0.size] }) else {
+            fds.forEach { close($0) }
+            let sent = regions.map { "0x\(String($0.gpa, radix: 16))+0x\(String($0.length, radix: 16))" }
+            let expected = layout.map { "0x\(String($0.base, radix: 16))+0x\(String($0.size, radix: 16))" }
+            throw StateError(component: "MemoryFd", reason: "the memory fds describe RAM \(sent) but the configuration's is \(expected)")
+        }
+        memory = try GuestMemory(mapping: fds, layout: layout, hugepages: config.memory.hugepages)
     }
 
     func receivedState(_ sections: [StateSection]) throws {

@@ -69,7 +69,8 @@ final class OutgoingMigration: @unchecked Sendable {
         events.emit("vm", "migration-started", ["destination_url": url.description,
                                                  "downtime_ms": String(request.downtime_ms),
                                                  "memory_bytes": String(vm.memory.size),
-                                                 "auto_converge": String(request.auto_converge)])
+                                                 "auto_converge": String(request.auto_converge),
+                                                 "local": String(request.local)])
         logger.info("migration to \(url) started")
         do {
             let link = try Connection.connect(to: url)
@@ -77,11 +78,15 @@ final class OutgoingMigration: @unchecked Sendable {
             try checkCancelled()
             let session = MigrationClient(connection: link)
             client = session
-            try session.start()
+            try session.start(flags: request.local ? .localMemory : [])
             try session.sendConfig(try Self.configJSON(vm.config))
-            try vm.setDirtyLogging(true)
-            logging = true
-            let lastDirty = try precopy(session)
+            // Local: no pre-copy, the RAM itself is handed over once the vCPUs are paused.
+            var lastDirty: [[UInt64]]?
+            if !request.local {
+                try vm.setDirtyLogging(true)
+                logging = true
+                lastDirty = try precopy(session)
+            }
 
             update { $0.phase = .completing }
             // Downtime starts with the first vCPU kicked, and ends with the destination's Ok.
@@ -92,9 +97,13 @@ final class OutgoingMigration: @unchecked Sendable {
             }
             // Nothing left to hold back, and the throttle must not outlive the migration.
             vm.setThrottle(percent: 0)
-            let final = try vm.takeDirtyLog()
-            let merged = zip(lastDirty, final).map { zip($0, $1).map { $0 | $1 } }
-            _ = try sendPass(session, dirty: merged)
+            if let lastDirty {
+                let final = try vm.takeDirtyLog()
+                let merged = zip(lastDirty, final).map { zip($0, $1).map { $0 | $1 } }
+                _ = try sendPass(session, dirty: merged)
+            } else {
+                try LocalMigration.sendMemory(vm.memory, over: session)
+            }
             let sections = try vm.captureState().map {
                 StateSection(id: $0.id, type: $0.type, version: $0.version, payload: $0.payload)
             }

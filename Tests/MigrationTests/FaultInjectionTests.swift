@@ -24,16 +24,7 @@ final class FaultInjectionTests: XCTestCase {
             (.closeAtState, "closed the connection"),
             (.refuseComplete, "the destination refused Complete: scripted refusal"),
         ]
-        for (round, (fault, reason)) in expected.enumerated() {
-            let path = peers.dir.file("scripted\(round)")
-            let destination = try ScriptedDestination(path: path, fault: fault)
-            let sent = try source.api.put("vm.send-migration", #"{"destination_url":"unix:\#(path)"}"#)
-            XCTAssertEqual(sent.status, 204, sent.body)
-            let error = try source.waitForFailure(count: round + 1)
-            XCTAssertTrue(error.contains(reason), "\(fault): \(error)")
-            XCTAssertTrue(destination.wait())
-            try source.assertStillRunning()
-        }
+        try peers.assertSourceSurvives(source, faults: expected)
         XCTAssertEqual(source.events.filter { $0["event"] as? String == "migration-finished" }.count, 0)
     }
 

@@ -116,7 +116,7 @@ final class ProtocolTests: XCTestCase {
             ([start, config, memory([PageRange(gpa: 63 * 4096, length: 8192)])], "is not inside this VM's RAM"),
             ([start, config, memory([PageRange(gpa: 0x1_0000_0000 - 4096, length: 8192)])], "is not inside this VM's RAM"),
             ([start, config, [9, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]], "unknown command 9"),
-            ([start, RequestHeader(.memoryFd, length: 4).bytes + [0, 0, 0, 0]], "MemoryFd"),
+            ([start, RequestHeader(.memoryFd, length: 4).bytes + [0, 0, 0, 0]], "MemoryFd declares 4 payload bytes"),
             ([start, config, RequestHeader(.state, length: 5).bytes + [1, 0, 0, 0, 0]], "State ends inside"),
         ]
         for (requests, expected) in cases {

@@ -14,15 +14,25 @@ final class VirtioMigrationTests: XCTestCase {
     }
 
     func testMigrationWithTheDiskWorkloadRunning() throws {
-        let peers = try LivePeers()
+        try migrateWithBusyDevices(memory: "256M", options: "")
+    }
+
+    /// The same with local migration: the devices' state travels as usual, the RAM (rings and buffers
+    /// included) is the very memory the source's devices wrote into.
+    func testLocalMigrationWithTheDiskWorkloadRunning() throws {
+        try migrateWithBusyDevices(memory: "256M,shared=on", options: #","local":true"#)
+    }
+
+    private func migrateWithBusyDevices(memory: String, options: String, name: String = #function) throws {
+        let peers = try LivePeers(name)
         let disk = peers.dir.file("disk.img"), vsock = peers.dir.file("vsock")
         XCTAssertTrue(FileManager.default.createFile(atPath: disk, contents: nil))
         XCTAssertEqual(truncate(disk, 32 << 20), 0)
-        let source = try peers.source(cmdline: "workload=blk:8,memcheck:16,counter", extra: [
+        let source = try peers.source(cmdline: "workload=blk:8,memcheck:16,counter", memory: memory, extra: [
             "--disk", "path=\(disk)", "--net", "ip=192.168.249.1,mask=255.255.255.0", "--vsock", "cid=3,socket=\(vsock)",
         ])
         try source.process.waitFor(#"^BLK ok written=\d+ gen=[2-9]"#, timeout: 30)
-        let (destination, finished) = try peers.migrate(source, to: peers.unixURL())
+        let (destination, finished) = try peers.migrate(source, to: peers.unixURL(), options: options)
         defer { destination.process.stop() }
         try destination.assertContinues(after: source)
         try destination.process.waitFor(#"^BLK ok written="#, timeout: 15)
@@ -35,6 +45,6 @@ final class VirtioMigrationTests: XCTestCase {
         XCTAssertFalse(destination.process.allOutput.contains("BLK bad"), destination.process.allOutput)
         let counters = try XCTUnwrap(try destination.api.get("vm.counters").json as? [String: [String: Int]])
         XCTAssertGreaterThan(counters["_disk0"]?["write_bytes"] ?? 0, 0, "\(counters)")
-        print("migration with virtio-blk/net/vsock busy: total \(finished["total_ms"] ?? "?") ms, downtime \(finished["downtime_ms"] ?? "?") ms")
+        print("\(options.isEmpty ? "" : "local ")migration with virtio-blk/net/vsock busy: total \(finished["total_ms"] ?? "?") ms, downtime \(finished["downtime_ms"] ?? "?") ms")
     }
 }

@@ -65,8 +65,24 @@ final class WireFormatTests: XCTestCase {
         pages[9] = 0x20   // 8 KiB pages
         XCTAssertThrowsError(try StartMessage.check(version: 1, payload: pages)) { XCTAssertTrue("\($0)".contains("page size")) }
         var flags = StartMessage.encode()
-        flags[12] = 1
-        XCTAssertThrowsError(try StartMessage.check(version: 1, payload: flags)) { XCTAssertTrue("\($0)".contains("flags")) }
+        flags[12] = 2
+        XCTAssertThrowsError(try StartMessage.check(version: 1, payload: flags)) { XCTAssertTrue("\($0)".contains("unknown Start flags 0x2")) }
+        XCTAssertEqual(try StartMessage.check(version: 1, payload: StartMessage.encode(flags: .localMemory)), .localMemory)
+    }
+
+    func testMemoryFdTable() throws {
+        let regions = [PageRange(gpa: 0, length: 0xC000_0000), PageRange(gpa: 0x1_0000_0000, length: 0x4000_0000)]
+        let payload = MemoryFdTable.encode(regions)
+        XCTAssertEqual(payload.count, 8 + 32)
+        XCTAssertEqual(Array(payload.prefix(8)), [1, 0, 0, 0, 0, 0, 0, 0], "u32 version 1, u32 flags 0")
+        XCTAssertEqual(try MemoryFdTable.decode(payload), regions)
+        XCTAssertThrowsError(try MemoryFdTable.decode(MemoryFdTable.encode([PageRange(gpa: 0, length: 100)]))) {
+            XCTAssertTrue("\($0)".contains("whole 4096-byte pages"), "\($0)")
+        }
+        var flagged = payload
+        flagged[4] = 1
+        XCTAssertThrowsError(try MemoryFdTable.decode(flagged)) { XCTAssertTrue("\($0)".contains("unknown MemoryFd flags")) }
+        XCTAssertEqual(Command.memoryFd.allowedLengths, 24...(8 + 16 * UInt64(Limits.maxMemoryFds)))
     }
 
     func testRangeTable() throws {

@@ -6,7 +6,7 @@ import Glibc
 /// wakes a blocked read or write, which is how a migration is cancelled. A peer that makes no progress
 /// for `timeoutSeconds` is treated as gone, so a stopped peer cannot keep a source VM paused forever.
 public final class Connection: @unchecked Sendable {
-    private let fd: Int32
+    let fd: Int32
     public let timeoutSeconds: Int
 
     /// Adopts a connected socket `fd` (closed when the connection is released).
@@ -81,9 +81,9 @@ public final class Connection: @unchecked Sendable {
     }
 
     /// Why a transfer stopped: the peer's end of stream, or an errno.
-    private enum Failure { case endOfStream, errno(Int32) }
+    enum Failure { case endOfStream, errno(Int32) }
 
-    private func sendAll(_ parts: [UnsafeRawBufferPointer]) -> Failure? {
+    func sendAll(_ parts: [UnsafeRawBufferPointer]) -> Failure? {
         var vectors = parts.filter { $0.count > 0 }.map {
             iovec(iov_base: UnsafeMutableRawPointer(mutating: $0.baseAddress), iov_len: $0.count)
         }
@@ -133,7 +133,7 @@ public final class Connection: @unchecked Sendable {
         return nil
     }
 
-    private func error(_ failure: Failure, during: String) -> MigrationError {
+    func error(_ failure: Failure, during: String) -> MigrationError {
         switch failure {
         case .endOfStream: return .connectionLost(during: during, errno: nil)
         case let .errno(err) where err == EAGAIN || err == EWOULDBLOCK: return .timedOut(during: during, seconds: timeoutSeconds)

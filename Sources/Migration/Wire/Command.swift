@@ -34,7 +34,7 @@ public enum Command: UInt16, Sendable, CaseIterable, CustomStringConvertible {
         case .config: return 1...Limits.maxConfigBytes
         case .state: return 4...Limits.maxStateBytes
         case .memory, .memoryZero: return UInt64(RangeTable.entrySize)...Limits.maxRangeTableBytes
-        case .memoryFd: return 4...4
+        case .memoryFd: return MemoryFdTable.allowedLengths
         case .complete, .completePaused, .abandon: return 0...0
         }
     }
@@ -52,6 +52,8 @@ public enum Limits {
     public static let maxStateBytes: UInt64 = 64 << 20
     /// One Memory or MemoryZero table: 65 536 ranges.
     public static let maxRangeTableBytes: UInt64 = 1 << 20
+    /// Memory fds in one MemoryFd message (one per RAM region; SCM_RIGHTS takes up to 253).
+    public static let maxMemoryFds = 16
     /// The message of an error response.
     public static let maxErrorBytes: UInt64 = 64 << 10
 }

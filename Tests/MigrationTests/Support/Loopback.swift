@@ -16,12 +16,20 @@ final class RecordingSink: MigrationSink, @unchecked Sendable {
     var sections: [StateSection] = []
     var completed = false
     var refuseComplete: String?
+    /// Local migration: the ranges and memory fds received (closed with the sink).
+    var adopted: (regions: [PageRange], fds: [Int32])?
 
     init(ram: SyntheticRAM) { self.ram = ram }
 
-    func configure(_ config: Data) throws -> [MigrationRegion] {
+    deinit { adopted?.fds.forEach { close($0) } }
+
+    func configure(_ config: Data, local: Bool) throws -> [MigrationRegion] {
         self.config = config
-        return ram.regions
+        return local ? [] : ram.regions
+    }
+
+    func adoptMemory(_ regions: [PageRange], fds: [Int32]) throws {
+        adopted = (regions, fds)
     }
 
     func receivedState(_ sections: [StateSection]) throws { self.sections = sections }

@@ -1,4 +1,6 @@
 import Foundation
+import XCTest
+import Glibc
 @testable import Migration
 
 /// A destination that follows the protocol up to a chosen point and then fails the way a dying or
@@ -6,6 +8,8 @@ import Foundation
 final class ScriptedDestination: @unchecked Sendable {
     enum Fault: CaseIterable {
         case closeOnAccept, closeAtConfig, closeDuringMemory, closeAtState, refuseComplete
+        /// Local migration: takes the memory fds (maps them, as a destination would), then dies.
+        case closeAfterMemoryFd
         /// Acknowledges Config, then reads nothing more until `release()`.
         case stallAfterConfig
     }
@@ -31,6 +35,12 @@ final class ScriptedDestination: @unchecked Sendable {
         let ok = ResponseHeader(.ok).bytes
         while true {
             let header = try RequestHeader(decoding: try link.read(count: RequestHeader.size, during: "script"))
+            if header.command == .memoryFd {
+                try takeMemoryFds(header, on: link)
+                if fault == .closeAfterMemoryFd { return }
+                try link.write(ok, during: "script")
+                continue
+            }
             let payload = try link.read(count: Int(header.length), during: "script")
             switch header.command {
             case .config where fault == .closeAtConfig:
@@ -53,6 +63,36 @@ final class ScriptedDestination: @unchecked Sendable {
                 released.wait()
                 return
             }
+        }
+    }
+
+    /// Receives the fds and maps every region, as a real destination does, then lets go of them all.
+    private func takeMemoryFds(_ header: RequestHeader, on link: Connection) throws {
+        let (payload, fds) = try link.read(count: Int(header.length), receivingUpTo: Limits.maxMemoryFds, during: "script")
+        defer { fds.forEach { close($0) } }
+        for (fd, region) in zip(fds, try MemoryFdTable.decode(payload)) {
+            let host = mmap(nil, Int(region.length), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)
+            precondition(host != MAP_FAILED)
+            munmap(host, Int(region.length))
+        }
+    }
+}
+
+extension LivePeers {
+    /// Sends `source`'s guest to a scripted destination once per fault (`options`: more vm.send-migration
+    /// JSON members); each time the source reports the expected reason and its guest keeps running intact.
+    func assertSourceSurvives(_ source: Peer, faults: [(ScriptedDestination.Fault, String)], options: String = "",
+                              file: StaticString = #filePath, line: UInt = #line) throws {
+        let before = source.failures.count
+        for (round, (fault, reason)) in faults.enumerated() {
+            let path = dir.file("scripted\(round)")
+            let destination = try ScriptedDestination(path: path, fault: fault)
+            let sent = try source.api.put("vm.send-migration", #"{"destination_url":"unix:\#(path)"\#(options)}"#)
+            XCTAssertEqual(sent.status, 204, sent.body, file: file, line: line)
+            let error = try source.waitForFailure(count: before + round + 1)
+            XCTAssertTrue(error.contains(reason), "\(fault): \(error)", file: file, line: line)
+            XCTAssertTrue(destination.wait(), file: file, line: line)
+            try source.assertStillRunning(file: file, line: line)
         }
     }
 }

@@ -29,10 +29,12 @@ final class RunControl: @unchecked Sendable {
     func checkpoint() -> Bool {
         cond.lock()
         defer { cond.unlock() }
-        while state == .paused {
+        if state == .paused {
+            // Counted once per pause, not per wake-up: re-broadcasting after every wake-up would make
+            // parked vCPU threads wake each other forever (each burned ≈ half a core while paused).
             parked += 1
             cond.broadcast()
-            cond.wait()
+            while state == .paused { cond.wait() }
             parked -= 1
         }
         return state != .stopping

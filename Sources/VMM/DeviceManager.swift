@@ -26,8 +26,9 @@ final class DeviceManager: @unchecked Sendable {
     /// PCI segment 0 and the virtio devices on it.
     let virtio: VirtioSlots
 
+    /// `skipping`: virtio device ids not to build (implicit devices a restored snapshot has no state for).
     init(vm: VirtualMachine, memory: GuestMemory, config: VmConfig, console: ConsoleIO?, control: any VMControl,
-         logger: Logger) throws {
+         skipping: Set<String> = [], logger: Logger) throws {
         powerButtonLine = KvmIrqLine(vm: vm, gsi: ACPIConfig.defaultGEDGSI)
         let window = ACPIConfig(bootCPUs: Int(config.cpus.boot_vcpus)).pci32BitWindow
         virtio = VirtioSlots(vm: vm, memory: memory, mmio: mmio, window: (window.base, window.size), logger: logger)
@@ -47,7 +48,7 @@ final class DeviceManager: @unchecked Sendable {
         try add("__debug_port", DebugPort(), port: 0x80, size: 1)
         try pio.register(PciConfigIO(bus: virtio.bus), base: UInt64(PciConfigIO.base), size: UInt64(PciConfigIO.size))
         try mmio.register(PciConfigMMIO(bus: virtio.bus), base: GuestLayout.pciMMConfigStart, size: GuestLayout.pciMMConfigSize)
-        for (id, device) in try VirtioDeviceFactory.devices(for: config, console: console) {
+        for (id, device) in try VirtioDeviceFactory.devices(for: config, console: console, skipping: skipping) {
             try virtio.add(id: id, device: device)
         }
     }

@@ -83,8 +83,12 @@ public final class Vm: @unchecked Sendable {
         try kvmVM.createIRQChip()
         try kvmVM.createPIT2()
         try Vm.registerMemory(memory, in: kvmVM, logDirty: false)
+        var absent: Set<String> = []
+        if case let .restore(_, section) = origin {
+            absent = Set(try VirtioDeviceFactory.implicitDeviceIDs.filter { try section($0) == nil })
+        }
         devices = try DeviceManager(vm: kvmVM, memory: memory, config: config, console: console, control: platform,
-                                    logger: logger)
+                                    skipping: absent, logger: logger)
         msrIndices = MSRList.toSave(kvmList: (try? kvm.msrIndexList()) ?? [])
 
         var entry: EntryPoint?

@@ -12,9 +12,15 @@ struct VirtioDeviceError: Error, CustomStringConvertible {
 /// disks, net, rng, vsock) so that a guest finds them at the same PCI slots. Ids must already be
 /// assigned (`VmConfig.withGeneratedDeviceIDs`).
 enum VirtioDeviceFactory {
-    static func devices(for config: VmConfig, console: ConsoleIO?) throws -> [(String, any VirtioDevice)] {
+    /// Devices every VM has without asking (CH's default rng). A snapshot written before this VMM built them
+    /// has no state for them, and its guest never saw them: a restore leaves them out (see `Vm.init`).
+    static let implicitDeviceIDs = ["__rng"]
+
+    /// `skipping`: ids not to build.
+    static func devices(for config: VmConfig, console: ConsoleIO?, skipping: Set<String> = []) throws -> [(String, any VirtioDevice)] {
         var out: [(String, any VirtioDevice)] = []
         func add(_ id: String, _ make: () throws -> any VirtioDevice) throws {
+            guard !skipping.contains(id) else { return }
             do { out.append((id, try make())) } catch { throw VirtioDeviceError(id: id, reason: "\(error)") }
         }
         for (i, disk) in (config.disks ?? []).enumerated() {

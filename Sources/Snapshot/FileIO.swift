@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import CKVM
 
 /// A file descriptor with positioned I/O whose every failure is a `SnapshotError` naming the snapshot file.
 ///
@@ -25,6 +26,18 @@ final class SnapshotFileIO: @unchecked Sendable {
         let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw SnapshotError.io(file: name, operation: "create \(path)", errno: errno) }
         return SnapshotFileIO(name: name, path: path, fd: fd)
+    }
+
+    /// A second descriptor for this file with O_DIRECT: writes through it go from the caller's memory to the
+    /// disk without a copy into the page cache. Nil where the filesystem does not support it (tmpfs).
+    func openDirect() -> SnapshotFileIO? {
+        let fd = open(path, O_WRONLY | O_CLOEXEC | CKVM_O_DIRECT)
+        return fd >= 0 ? SnapshotFileIO(name: name, path: path, fd: fd) : nil
+    }
+
+    /// What O_DIRECT can write: page-aligned memory, whole pages (the file offset is the caller's business).
+    static func directWritable(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        Int(bitPattern: bytes.baseAddress) % SnapshotFormat.pageSize == 0 && bytes.count % SnapshotFormat.pageSize == 0
     }
 
     static func openForReading(path: String, name: String, directory: String) throws -> SnapshotFileIO {
@@ -63,6 +76,36 @@ final class SnapshotFileIO: @unchecked Sendable {
         }
     }
 
+    /// Writes `pieces` one after the other from `offset` (`pwritev`): a chunk record's head and its raw runs
+    /// go to the file straight from the head buffer and from guest memory, without being gathered first.
+    func write(_ pieces: [UnsafeRawBufferPointer], at offset: UInt64) throws {
+        var vectors = pieces.filter { $0.count > 0 }.map { iovec(iov_base: UnsafeMutableRawPointer(mutating: $0.baseAddress), iov_len: $0.count) }
+        let total = pieces.reduce(0) { $0 + $1.count }
+        var done = 0, first = 0
+        while done < total {
+            let batch = min(vectors.count - first, 1024)   // IOV_MAX on Linux
+            let n = vectors.withUnsafeMutableBufferPointer {
+                pwritev(fd, $0.baseAddress! + first, Int32(batch), off_t(offset) + off_t(done))
+            }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw SnapshotError.io(file: name, operation: "write of \(total) bytes at offset \(hex(offset))", errno: errno)
+            }
+            if n == 0 { throw SnapshotError.io(file: name, operation: "write at offset \(hex(offset))", errno: ENOSPC) }
+            done += n
+            // Skip what was written: whole vectors, then the written part of a partly written one.
+            var left = n
+            while left > 0 && left >= vectors[first].iov_len {
+                left -= vectors[first].iov_len
+                first += 1
+            }
+            if left > 0 {
+                vectors[first].iov_base += left
+                vectors[first].iov_len -= left
+            }
+        }
+    }
+
     func write(_ bytes: [UInt8], at offset: UInt64) throws {
         try bytes.withUnsafeBytes { try write($0, at: offset) }
     }
@@ -88,6 +131,19 @@ final class SnapshotFileIO: @unchecked Sendable {
         let n = try bytes.withUnsafeMutableBytes { try read(into: $0, at: offset) }
         bytes.removeLast(count - n)
         return bytes
+    }
+
+    /// Maps `length` bytes of the file at `offset` copy-on-write over `address`, replacing what was mapped
+    /// there (both page-aligned, `length` whole pages). Reads of those pages come from the page cache, the
+    /// first write to one makes it private; the file never changes. With `populate`, the pages are read in
+    /// and mapped now (MADV_POPULATE_READ; a write-populate would copy every page).
+    func mapPrivate(offset: UInt64, length: Int, at address: UnsafeMutableRawPointer, populate: Bool) throws {
+        let mapped = mmap(address, length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_FIXED, fd, off_t(offset))
+        guard mapped == address else {
+            throw SnapshotError.io(file: name, operation: "map \(hex(length)) bytes at offset \(hex(offset)) into guest memory",
+                                   errno: errno)
+        }
+        if populate { _ = madvise(address, length, 22 /* MADV_POPULATE_READ */) }
     }
 
     func sync() throws {

@@ -16,9 +16,6 @@ final class ChunkDecoder {
 
     private typealias L = ChunkRecordLayout
     private static let file = SnapshotFormat.memoryFileName
-    /// The first read of a version-2 record: enough for the head of any chunk that is not mostly
-    /// compressed data, so one `pread` usually does.
-    private static let firstRead = 64 << 10
     private let layout: ChunkRecordLayout
     private let decompressor: ZstdDecompressor
     private let buffer: UnsafeMutableRawBufferPointer
@@ -61,10 +58,11 @@ final class ChunkDecoder {
         return result
     }
 
-    /// Checks a raw run that was mapped rather than read: its bytes in the file against its checksum.
+    /// Checks a raw run that was mapped rather than read: its bytes in the file against its checksum. Read
+    /// through the page cache: the guest will fault these pages in from there.
     func verify(_ run: RawRunMapper.MappedRun, from file: SnapshotFileIO) throws {
         try readRaw(from: file, at: run.fileOffset, into: scratchBuffer(), bytes: run.bytes, checksum: run.checksum,
-                    place: run.place)
+                    place: run.place, bulk: false)
     }
 
     private func scratchBuffer() -> UnsafeMutableRawPointer {
@@ -78,7 +76,10 @@ final class ChunkDecoder {
         guard chunk.recordLength >= layout.headerSize, chunk.recordLength <= buffer.count else {
             throw damaged("record length \(chunk.recordLength) is impossible for chunk size \(chunkSize)")
         }
-        let first = layout.version == 1 ? chunk.recordLength : min(chunk.recordLength, Self.firstRead)
+        // Version 2: the file page holding the header, which usually holds the whole head; not more, so that
+        // no raw bytes come in through the page cache (see `SnapshotFileIO.readBulk`).
+        let headerPageEnd = L.rawStart(headEnd: chunk.fileOffset + UInt64(layout.headerSize))
+        let first = layout.version == 1 ? chunk.recordLength : min(chunk.recordLength, Int(headerPageEnd - chunk.fileOffset))
         try readExactly(file, into: UnsafeMutableRawBufferPointer(rebasing: buffer[0..<first]), at: chunk.fileOffset,
                         place: chunk.place)
         let view = UnsafeRawBufferPointer(buffer)
@@ -140,19 +141,20 @@ final class ChunkDecoder {
         return result
     }
 
-    /// Reads a version-2 raw run straight to its destination and checks it there.
+    /// Reads a version-2 raw run straight to its destination and checks it there; `bulk`: uncached parts with
+    /// O_DIRECT (`SnapshotFileIO.readBulk`).
     private func readRaw(from file: SnapshotFileIO, at offset: UInt64, into destination: UnsafeMutableRawPointer,
-                         bytes: Int, checksum: UInt64, place: SnapshotPlace) throws {
+                         bytes: Int, checksum: UInt64, place: SnapshotPlace, bulk: Bool = true) throws {
         let target = UnsafeMutableRawBufferPointer(start: destination, count: bytes)
-        try readExactly(file, into: target, at: offset, place: place)
+        try readExactly(file, into: target, at: offset, place: place, bulk: bulk)
         guard XXH64.hash(UnsafeRawBufferPointer(target)) == checksum else {
             throw SnapshotError.checksumMismatch(file: Self.file, place: place)
         }
     }
 
     private func readExactly(_ file: SnapshotFileIO, into bytes: UnsafeMutableRawBufferPointer, at offset: UInt64,
-                             place: SnapshotPlace) throws {
-        let n = try file.read(into: bytes, at: offset)
+                             place: SnapshotPlace, bulk: Bool = false) throws {
+        let n = try bulk ? file.readBulk(into: bytes, at: offset) : file.read(into: bytes, at: offset)
         guard n == bytes.count else {
             throw SnapshotError.truncated(file: Self.file, place: place, offset: offset + UInt64(n),
                                           fileSize: offset + UInt64(n))

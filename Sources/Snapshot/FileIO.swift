@@ -12,14 +12,20 @@ final class SnapshotFileIO: @unchecked Sendable {
     let name: String
     let path: String
     private let fd: Int32
+    /// `memory.bin` is also opened with O_DIRECT for reading raw runs that are not in the page cache.
+    private let directFD: Int32?
 
-    private init(name: String, path: String, fd: Int32) {
+    private init(name: String, path: String, fd: Int32, directFD: Int32? = nil) {
         self.name = name
         self.path = path
         self.fd = fd
+        self.directFD = directFD
     }
 
-    deinit { close(fd) }
+    deinit {
+        close(fd)
+        if let directFD { close(directFD) }
+    }
 
     /// Creates a new file; fails if it exists (O_EXCL), so nothing is ever overwritten.
     static func create(path: String, name: String) throws -> SnapshotFileIO {
@@ -40,14 +46,19 @@ final class SnapshotFileIO: @unchecked Sendable {
         Int(bitPattern: bytes.baseAddress) % SnapshotFormat.pageSize == 0 && bytes.count % SnapshotFormat.pageSize == 0
     }
 
-    static func openForReading(path: String, name: String, directory: String) throws -> SnapshotFileIO {
+    /// `direct`: also open it with O_DIRECT, for `readBulk` (where the filesystem supports it); reads through
+    /// the page cache then fetch only what they ask for (POSIX_FADV_RANDOM): readahead after a chunk's head
+    /// would pull in the raw runs that follow it, which `readBulk` reads directly.
+    static func openForReading(path: String, name: String, directory: String, direct: Bool = false) throws -> SnapshotFileIO {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else {
             let code = errno
             if code == ENOENT { throw SnapshotError.fileMissing(file: name, directory: directory) }
             throw SnapshotError.io(file: name, operation: "open \(path)", errno: code)
         }
-        let file = SnapshotFileIO(name: name, path: path, fd: fd)
+        let directFD = direct ? open(path, O_RDONLY | O_CLOEXEC | CKVM_O_DIRECT) : -1
+        if directFD >= 0 { _ = posix_fadvise(fd, 0, 0, POSIX_FADV_RANDOM) }
+        let file = SnapshotFileIO(name: name, path: path, fd: fd, directFD: directFD >= 0 ? directFD : nil)
         var st = stat()
         guard fstat(fd, &st) == 0 else { throw SnapshotError.io(file: name, operation: "stat", errno: errno) }
         guard (st.st_mode & S_IFMT) == S_IFREG else {
@@ -112,6 +123,10 @@ final class SnapshotFileIO: @unchecked Sendable {
 
     /// Reads up to `buffer.count` bytes at `offset`; returns how many were read (fewer only at end of file).
     func read(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) throws -> Int {
+        try read(into: buffer, at: offset, fd: fd)
+    }
+
+    private func read(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64, fd: Int32) throws -> Int {
         var done = 0
         while done < buffer.count {
             let n = pread(fd, buffer.baseAddress! + done, buffer.count - done, off_t(offset) + off_t(done))
@@ -123,6 +138,20 @@ final class SnapshotFileIO: @unchecked Sendable {
             done += n
         }
         return done
+    }
+
+    /// Reads a large piece into memory (a raw run into guest memory). If none of it is in the page cache and
+    /// the file was opened `direct`, with O_DIRECT straight into `buffer` (when it and `offset` are page-aligned
+    /// and it is whole pages): cold data read through the page cache costs a copy and a new cache page per page
+    /// (restoring 512 MiB that way: median 0.81 s to running here, with O_DIRECT 0.64 s). Cached data is copied from
+    /// the cache. Returns how many bytes were read.
+    func readBulk(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) throws -> Int {
+        let page = SnapshotFormat.pageSize
+        guard let directFD, Int(bitPattern: buffer.baseAddress) % page == 0, buffer.count % page == 0,
+              offset % UInt64(page) == 0, ckvm_cached_pages(fd, Int64(offset), Int64(buffer.count)) == 0 else {
+            return try read(into: buffer, at: offset)
+        }
+        return try read(into: buffer, at: offset, fd: directFD)
     }
 
     /// Reads `count` bytes at `offset` into a new array (short at end of file).

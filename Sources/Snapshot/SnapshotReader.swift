@@ -55,7 +55,7 @@ public final class SnapshotReader: @unchecked Sendable {
 
         let memoryName = SnapshotFormat.memoryFileName
         memory = try MemoryFileReader(io: SnapshotFileIO.openForReading(path: path(memoryName), name: memoryName,
-                                                                       directory: dir))
+                                                                       directory: dir, direct: true))
         guard memory.header.snapshotID == snapshotID else {
             throw SnapshotError.mismatch(file: memoryName, problem:
                 "belongs to another snapshot (id \(hex(memory.header.snapshotID)), \(stateName) has \(hex(snapshotID)))")

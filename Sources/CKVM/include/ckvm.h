@@ -135,3 +135,7 @@ int ckvm_epoll_wait(int epfd, int *fds, uint32_t *events, int max, int timeout_m
 #include <linux/falloc.h>
 extern const int CKVM_O_DIRECT;
 int ckvm_fallocate(int fd, int mode, int64_t offset, int64_t length);
+
+/* Snapshot restore: how many pages of [offset, offset+length) of a file are in the page cache (cachestat(2),
+ * Linux 6.5; -1 with errno ENOSYS before). Tells cold data (read with O_DIRECT) from cached data. */
+int64_t ckvm_cached_pages(int fd, int64_t offset, int64_t length);

@@ -37,7 +37,7 @@ let package = Package(
         // sub-option syntax shared by all CLIs.
         .target(name: "Config"),
         // Snapshot container: versioned state sections and zstd-compressed memory ranges, with checksums.
-        .target(name: "Snapshot", dependencies: ["CZstd"]),
+        .target(name: "Snapshot", dependencies: ["CZstd", "CKVM"]),
         // The virtual machine monitor: builds a VM from a VmConfig, runs vCPU threads, owns its lifecycle.
         .target(name: "VMM", dependencies: [
             "Hypervisor", "Memory", "Boot", "Devices", "Pci", "Virtio", "Config", "Snapshot", "Migration",

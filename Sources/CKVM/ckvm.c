@@ -35,6 +35,7 @@ int ckvm_open_pty(char *name, size_t len) {
 }
 
 #include <sys/epoll.h>
+#include <sys/syscall.h>
 int ckvm_epoll_create(void) { return epoll_create1(EPOLL_CLOEXEC); }
 int ckvm_epoll_ctl(int epfd, int op, int fd, uint32_t events) {
     struct epoll_event e = {.events = events, .data.fd = fd};
@@ -53,3 +54,11 @@ int ckvm_fallocate(int fd, int mode, int64_t offset, int64_t length) { return fa
 
 #include <sys/socket.h>
 int ckvm_accept_nonblock(int listen_fd) { return accept4(listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC); }
+
+int64_t ckvm_cached_pages(int fd, int64_t offset, int64_t length) {
+    /* struct cachestat_range and struct cachestat of <linux/mman.h> (6.5), which older headers lack. */
+    struct { uint64_t off, len; } range = {(uint64_t)offset, (uint64_t)length};
+    struct { uint64_t nr_cache, nr_dirty, nr_writeback, nr_evicted, nr_recently_evicted; } stat;
+    if (syscall(451 /* __NR_cachestat, x86-64 */, fd, &range, &stat, 0) != 0) return -1;
+    return (int64_t)stat.nr_cache;
+}

@@ -2,134 +2,162 @@
 import Glibc
 #endif
 
-/// Reads one chunk record, verifies it completely (checksum, position, structure) and only then writes it
-/// into guest memory: a damaged chunk never reaches the guest. One per restore thread.
+/// Reads one chunk record's head, verifies it completely (checksum, position, structure) and only then
+/// puts its runs into guest memory: compressed runs are decompressed straight to their guest address, raw
+/// runs are read straight there (version 2: then checked against their own checksum) or, on demand,
+/// mapped there. One per restore thread.
 final class ChunkDecoder {
     struct Result {
-        var zeroPages: Int
-        var dataBytes: Int
+        var zeroPages = 0
+        var dataBytes = 0
+        var mappedRuns = 0
+        var mappedBytes = 0
     }
 
     private typealias L = ChunkRecordLayout
     private static let file = SnapshotFormat.memoryFileName
+    private let layout: ChunkRecordLayout
     private let decompressor: ZstdDecompressor
-    private let record: UnsafeMutableRawBufferPointer
+    private let buffer: UnsafeMutableRawBufferPointer
     private var scratch: UnsafeMutableRawBufferPointer?
     private let chunkSize: Int
 
-    init(chunkSize: Int) throws {
+    init(layout: ChunkRecordLayout, chunkSize: Int) throws {
         decompressor = try ZstdDecompressor()
+        self.layout = layout
         self.chunkSize = chunkSize
-        record = .allocate(byteCount: L.maxRecordLength(chunkSize: chunkSize), alignment: 64)
+        buffer = .allocate(byteCount: layout.maxRecordLength(chunkSize: chunkSize), alignment: 64)
     }
 
     deinit {
-        record.deallocate()
+        buffer.deallocate()
         scratch?.deallocate()
     }
 
     /// Restores chunk `chunk` to `destination` (the chunk's first guest byte). Zero pages are left alone
-    /// unless `zeroFill` (the caller's memory is not known to be zero).
+    /// unless `zeroFill` (the caller's memory is not known to be zero). With a `mapper`, raw runs it can map
+    /// are mapped instead of read (and verified later, by the mapper's owner).
     func restore(_ chunk: ChunkLocation, from file: SnapshotFileIO, into destination: UnsafeMutableRawPointer,
-                 zeroFill: Bool) throws -> Result {
-        let bytes = try load(chunk, from: file)
-        return try expand(bytes, chunk: chunk, into: destination, zeroFill: zeroFill)
+                 zeroFill: Bool, mapper: RawRunMapper? = nil) throws -> Result {
+        let head = try load(chunk, from: file)
+        var result = try place(head, chunk: chunk, from: file, into: destination, mapper: mapper)
+        head.forEachZeroPage(layout: layout) { page in
+            result.zeroPages += 1
+            if zeroFill {
+                memset(destination + page * L.pageSize, 0, min(L.pageSize, chunk.length - page * L.pageSize))
+            }
+        }
+        return result
     }
 
-    /// Checks chunk `chunk` without a destination: checksum, structure, and that every frame decodes.
+    /// Checks chunk `chunk` without a destination: checksums, structure, and that every frame decodes.
     func verify(_ chunk: ChunkLocation, from file: SnapshotFileIO) throws -> Result {
-        let bytes = try load(chunk, from: file)
-        if scratch == nil { scratch = .allocate(byteCount: chunkSize, alignment: 64) }
-        return try expand(bytes, chunk: chunk, into: scratch!.baseAddress!, zeroFill: false)
+        let head = try load(chunk, from: file)
+        var result = try place(head, chunk: chunk, from: file, into: scratchBuffer(), mapper: nil)
+        head.forEachZeroPage(layout: layout) { _ in result.zeroPages += 1 }
+        return result
     }
 
-    private func load(_ chunk: ChunkLocation, from file: SnapshotFileIO) throws -> UnsafeMutableRawBufferPointer {
-        let place = chunk.place
-        func damaged(_ problem: String) -> SnapshotError { .corrupt(file: Self.file, place: place, problem: problem) }
-        guard chunk.recordLength >= L.headerSize, chunk.recordLength <= record.count else {
+    /// Checks a raw run that was mapped rather than read: its bytes in the file against its checksum. Read
+    /// through the page cache: the guest will fault these pages in from there.
+    func verify(_ run: RawRunMapper.MappedRun, from file: SnapshotFileIO) throws {
+        try readRaw(from: file, at: run.fileOffset, into: scratchBuffer(), bytes: run.bytes, checksum: run.checksum,
+                    place: run.place, bulk: false)
+    }
+
+    private func scratchBuffer() -> UnsafeMutableRawPointer {
+        if scratch == nil { scratch = .allocate(byteCount: chunkSize, alignment: 4096) }
+        return scratch!.baseAddress!
+    }
+
+    /// Reads the head (and version 2's padding), verifies its checksum, then its structure.
+    private func load(_ chunk: ChunkLocation, from file: SnapshotFileIO) throws -> ChunkHead {
+        func damaged(_ problem: String) -> SnapshotError { .corrupt(file: Self.file, place: chunk.place, problem: problem) }
+        guard chunk.recordLength >= layout.headerSize, chunk.recordLength <= buffer.count else {
             throw damaged("record length \(chunk.recordLength) is impossible for chunk size \(chunkSize)")
         }
-        let bytes = UnsafeMutableRawBufferPointer(rebasing: record[0..<chunk.recordLength])
-        let n = try file.read(into: bytes, at: chunk.fileOffset)
-        guard n == bytes.count else {
-            throw SnapshotError.truncated(file: Self.file, place: place, offset: chunk.fileOffset,
-                                          fileSize: chunk.fileOffset + UInt64(n))
-        }
-        let view = UnsafeRawBufferPointer(bytes)
+        // Version 2: the file page holding the header, which usually holds the whole head; not more, so that
+        // no raw bytes come in through the page cache (see `SnapshotFileIO.readBulk`).
+        let headerPageEnd = L.rawStart(headEnd: chunk.fileOffset + UInt64(layout.headerSize))
+        let first = layout.version == 1 ? chunk.recordLength : min(chunk.recordLength, Int(headerPageEnd - chunk.fileOffset))
+        try readExactly(file, into: UnsafeMutableRawBufferPointer(rebasing: buffer[0..<first]), at: chunk.fileOffset,
+                        place: chunk.place)
+        let view = UnsafeRawBufferPointer(buffer)
         guard view.le(L.magicOffset, as: UInt32.self) == SnapshotFormat.chunkMagic else {
             throw damaged("bad chunk magic at \(hex(chunk.fileOffset))")
         }
-        guard L.checksum(bytes) == view.le(L.checksumOffset, as: UInt64.self) else {
-            throw SnapshotError.checksumMismatch(file: Self.file, place: place)
-        }
-        // The checksum matched: what follows can only fail for a record written by a broken writer.
-        let range: UInt32 = view.le(L.rangeOffset), offset: UInt64 = view.le(L.offsetInRangeOffset)
+        // The header's sizes decide how many bytes the checksum covers: a header that does not add up to
+        // the record the index describes cannot be checked, which is what a checksum mismatch means.
         let length = Int(view.le(L.lengthOffset, as: UInt32.self))
-        guard range == chunk.range, offset == chunk.offsetInRange, length == chunk.length else {
-            throw damaged("record is for range \(range) +\(hex(offset)) (\(length) bytes)")
+        let head = layout.headLength(length: length, runCount: Int(view.le(L.runCountOffset, as: UInt32.self)),
+                                     compressed: Int(view.le(layout.compressedOffset, as: UInt32.self)))
+        let raw = layout.rawOffset.map { Int(view.le($0, as: UInt32.self)) } ?? 0
+        guard length <= chunkSize, head <= chunk.recordLength,
+              layout.recordLength(at: chunk.fileOffset, head: head, raw: raw) == chunk.recordLength else {
+            throw SnapshotError.checksumMismatch(file: Self.file, place: chunk.place)
         }
-        let runCount = Int(view.le(L.runCountOffset, as: UInt32.self))
-        let stored = Int(view.le(L.storedOffset, as: UInt32.self))
-        guard view.le(L.flagsOffset, as: UInt32.self) == 0 else { throw damaged("unknown chunk flags") }
-        guard L.recordLength(length: length, runCount: runCount, stored: stored) == bytes.count else {
-            throw damaged("record length \(bytes.count) does not match its \(runCount) runs and \(stored) stored bytes")
+        let headAndPadding = chunk.recordLength - raw
+        if headAndPadding > first {
+            try readExactly(file, into: UnsafeMutableRawBufferPointer(rebasing: buffer[first..<headAndPadding]),
+                            at: chunk.fileOffset + UInt64(first), place: chunk.place)
         }
-        let pages = L.pages(length: length)
-        let bitmap = view.baseAddress! + L.headerSize
-        if pages % 8 != 0, bitmap.load(fromByteOffset: pages / 8, as: UInt8.self) >> UInt8(pages % 8) != 0 {
-            throw damaged("zero-page bitmap marks pages past the chunk end")
+        guard layout.checksum(UnsafeMutableRawBufferPointer(rebasing: buffer[0..<head]))
+                == view.le(layout.checksumOffset, as: UInt64.self) else {
+            throw SnapshotError.checksumMismatch(file: Self.file, place: chunk.place)
         }
-        var runs = 0, total = 0
-        let runTable = L.headerSize + L.bitmapLength(length: length)
-        var runProblem: String?
-        L.forEachRun(bitmap: bitmap, pages: pages) { first, count in
-            guard runs < runCount else { runs += 1; return }
-            let size = Int(view.le(runTable + 4 * runs, as: UInt32.self))
-            if size > L.runBytes(firstPage: first, pageCount: count, chunkLength: length) || size == 0 {
-                runProblem = runProblem ?? "run \(runs) at page \(first) has impossible stored size \(size)"
-            }
-            total += size
-            runs += 1
+        if view[head..<headAndPadding].contains(where: { $0 != 0 }) {
+            throw damaged("padding before the raw runs is not zero")
         }
-        if let runProblem { throw damaged(runProblem) }
-        guard runs == runCount, total == stored else {
-            throw damaged("bitmap has \(runs) runs, header says \(runCount); runs hold \(total) bytes, header says \(stored)")
-        }
-        return bytes
+        return try ChunkHead(bytes: UnsafeRawBufferPointer(rebasing: view[0..<head]), layout: layout, chunk: chunk)
     }
 
-    private func expand(_ bytes: UnsafeMutableRawBufferPointer, chunk: ChunkLocation,
-                        into destination: UnsafeMutableRawPointer, zeroFill: Bool) throws -> Result {
-        let view = UnsafeRawBufferPointer(bytes)
-        let length = chunk.length, pages = L.pages(length: length)
-        let bitmap = view.baseAddress! + L.headerSize
-        let runTable = L.headerSize + L.bitmapLength(length: length)
-        let runCount = Int(view.le(L.runCountOffset, as: UInt32.self))
-        var position = runTable + 4 * runCount
-        var run = 0, dataBytes = 0, problem: String?
-        L.forEachRun(bitmap: bitmap, pages: pages) { first, count in
-            guard problem == nil else { return }
-            let runBytes = L.runBytes(firstPage: first, pageCount: count, chunkLength: length)
-            let size = Int(view.le(runTable + 4 * run, as: UInt32.self))
-            let dst = destination + first * L.pageSize
-            if size == runBytes {
-                dst.copyMemory(from: view.baseAddress! + position, byteCount: size)
-            } else if let error = decompressor.decompress(view.baseAddress! + position, count: size,
-                                                         into: dst, count: runBytes) {
-                problem = "run \(run) at page \(first): \(error)"
-            }
-            position += size
-            dataBytes += runBytes
-            run += 1
-        }
-        if let problem { throw SnapshotError.corrupt(file: Self.file, place: chunk.place, problem: problem) }
-        var zeroPages = 0
-        for page in 0..<pages where L.isZero(bitmap, page) {
-            zeroPages += 1
-            if zeroFill {
-                memset(destination + page * L.pageSize, 0, min(L.pageSize, length - page * L.pageSize))
+    private func place(_ head: ChunkHead, chunk: ChunkLocation, from file: SnapshotFileIO,
+                       into destination: UnsafeMutableRawPointer, mapper: RawRunMapper?) throws -> Result {
+        var result = Result()
+        let base = head.bytes.baseAddress!
+        for run in head.runs {
+            let dst = destination + run.firstPage * L.pageSize
+            result.dataBytes += run.bytes
+            switch run.storage {
+            case let .compressed(offset, size):
+                if let error = decompressor.decompress(base + offset, count: size, into: dst, count: run.bytes) {
+                    throw SnapshotError.corrupt(file: Self.file, place: chunk.place(run: run.index),
+                                                problem: "at page \(run.firstPage): \(error)")
+                }
+            case let .inline(offset):
+                dst.copyMemory(from: base + offset, byteCount: run.bytes)
+            case let .file(offset, checksum):
+                let mapped = RawRunMapper.MappedRun(place: chunk.place(run: run.index), fileOffset: offset,
+                                                    bytes: run.bytes, checksum: checksum)
+                if let mapper, try mapper.map(mapped, from: file, into: dst) {
+                    result.mappedRuns += 1
+                    result.mappedBytes += run.bytes
+                } else {
+                    try readRaw(from: file, at: offset, into: dst, bytes: run.bytes, checksum: checksum,
+                                place: mapped.place)
+                }
             }
         }
-        return Result(zeroPages: zeroPages, dataBytes: dataBytes)
+        return result
+    }
+
+    /// Reads a version-2 raw run straight to its destination and checks it there; `bulk`: uncached parts with
+    /// O_DIRECT (`SnapshotFileIO.readBulk`).
+    private func readRaw(from file: SnapshotFileIO, at offset: UInt64, into destination: UnsafeMutableRawPointer,
+                         bytes: Int, checksum: UInt64, place: SnapshotPlace, bulk: Bool = true) throws {
+        let target = UnsafeMutableRawBufferPointer(start: destination, count: bytes)
+        try readExactly(file, into: target, at: offset, place: place, bulk: bulk)
+        guard XXH64.hash(UnsafeRawBufferPointer(target)) == checksum else {
+            throw SnapshotError.checksumMismatch(file: Self.file, place: place)
+        }
+    }
+
+    private func readExactly(_ file: SnapshotFileIO, into bytes: UnsafeMutableRawBufferPointer, at offset: UInt64,
+                             place: SnapshotPlace, bulk: Bool = false) throws {
+        let n = try bulk ? file.readBulk(into: bytes, at: offset) : file.read(into: bytes, at: offset)
+        guard n == bytes.count else {
+            throw SnapshotError.truncated(file: Self.file, place: place, offset: offset + UInt64(n),
+                                          fileSize: offset + UInt64(n))
+        }
     }
 }

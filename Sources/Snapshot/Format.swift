@@ -1,8 +1,8 @@
-/// The constants of snapshot format version 1, as documented byte by byte in `snapshots/FORMAT.md`.
-/// Changing any of them is a format change: bump `version` and keep readers for the old one.
+/// The constants of the snapshot format, as documented byte by byte in `snapshots/FORMAT.md`.
+/// Changing any of them is a format change: bump `version` and keep readers for the old ones.
 public enum SnapshotFormat {
-    /// The format version this build writes, and the newest it reads.
-    public static let version: UInt32 = 1
+    /// The format version this build writes, and the newest it reads (it reads every version from 1).
+    public static let version: UInt32 = 2
 
     /// The files of a snapshot directory.
     public static let configFileName = "config.json"
@@ -37,7 +37,9 @@ public enum SnapshotFormat {
     static let sectionHeaderSize = 32
     static let manifestHeaderSize = 48
     static let rangeTableHeaderSize = 16
-    static let chunkHeaderSize = 40
+    /// Version 2 stores each chunk's raw (incompressible) runs at a file offset that is a multiple of this,
+    /// so that a restore can map them straight into guest memory.
+    static let rawRunAlignment = 4096
     static let indexHeaderSize = 16
 
     /// Limits that keep a damaged length field from turning into a huge allocation.

@@ -10,6 +10,8 @@ final class MemoryFileReader: @unchecked Sendable {
     let trailer: MemoryTrailer
     let chunks: [ChunkLocation]
     let fileSize: UInt64
+    /// How chunk records are laid out in this file's format version.
+    let layout: ChunkRecordLayout
 
     private static let file = SnapshotFormat.memoryFileName
 
@@ -21,6 +23,8 @@ final class MemoryFileReader: @unchecked Sendable {
         header = try head.withUnsafeBytes {
             try FileHeader.decode($0, fileSize: size, file: Self.file, expecting: SnapshotFormat.memoryMagic)
         }
+        let layout = ChunkRecordLayout.forVersion(header.version)
+        self.layout = layout
         let table = try RangeTable.read(from: io, fileSize: size)
         self.table = table
         let plan = ChunkPlan(ranges: table.ranges, chunkSize: table.chunkSize)
@@ -32,7 +36,8 @@ final class MemoryFileReader: @unchecked Sendable {
             ? try io.read(count: MemoryTrailer.size, at: size - trailerSize) : []
         guard tail.count == MemoryTrailer.size,
               tail.withUnsafeBytes({ $0.le(0, as: UInt64.self) }) == SnapshotFormat.memoryTrailerMagic else {
-            throw try Self.locateDamage(io: io, plan: plan, chunkSize: table.chunkSize, firstChunk: firstChunk, fileSize: size)
+            throw try Self.locateDamage(io: io, layout: layout, plan: plan, chunkSize: table.chunkSize, firstChunk: firstChunk,
+                                        fileSize: size)
         }
         let indexOffset = size - trailerSize - indexLength
         var covered = try io.read(count: Int(indexLength + trailerSize), at: indexOffset)
@@ -43,7 +48,8 @@ final class MemoryFileReader: @unchecked Sendable {
                 throw SnapshotError.checksumMismatch(file: Self.file, place: .trailer)
             }
             return MemoryTrailer(indexOffset: raw.le(t + 8), chunkCount: raw.le(t + 16), totalBytes: raw.le(t + 24),
-                                 zeroPages: raw.le(t + 32), storedBytes: raw.le(t + 40), checksum: stored)
+                                 zeroPages: raw.le(t + 32), storedBytes: raw.le(t + 40), rawBytes: raw.le(t + 48),
+                                 checksum: stored)
         }
         func damaged(_ place: SnapshotPlace, _ problem: String) -> SnapshotError {
             .corrupt(file: Self.file, place: place, problem: problem)
@@ -52,6 +58,9 @@ final class MemoryFileReader: @unchecked Sendable {
               trailer.totalBytes == table.ranges.reduce(0, { $0 + $1.size }) else {
             throw damaged(.trailer, "trailer (\(trailer.chunkCount) chunks, index at \(hex(trailer.indexOffset))) does not match the range table (\(plan.count) chunks, index at \(hex(indexOffset)))")
         }
+        guard trailer.rawBytes <= trailer.storedBytes, header.version >= 2 || trailer.rawBytes == 0 else {
+            throw damaged(.trailer, "\(trailer.rawBytes) raw bytes do not fit the \(trailer.storedBytes) stored bytes")
+        }
         self.trailer = trailer
         covered.removeLast(MemoryTrailer.size)
         chunks = try covered.withUnsafeBytes { raw in
@@ -59,7 +68,7 @@ final class MemoryFileReader: @unchecked Sendable {
                   raw.le(8, as: UInt64.self) == UInt64(plan.count) else {
                 throw damaged(.index, "bad index header")
             }
-            let maxRecord = ChunkRecordLayout.maxRecordLength(chunkSize: table.chunkSize)
+            let maxRecord = layout.maxRecordLength(chunkSize: table.chunkSize)
             var result: [ChunkLocation] = []
             result.reserveCapacity(plan.count)
             var expected = firstChunk
@@ -68,7 +77,7 @@ final class MemoryFileReader: @unchecked Sendable {
                 let start: UInt64 = raw.le(SnapshotFormat.indexHeaderSize + 8 * i)
                 let end: UInt64 = i + 1 < plan.count ? raw.le(SnapshotFormat.indexHeaderSize + 8 * (i + 1)) : indexOffset
                 let place = SnapshotPlace.chunk(index: i, range: entry.range, offset: entry.offset)
-                guard start == expected, end > start, end - start >= UInt64(ChunkRecordLayout.headerSize),
+                guard start == expected, end > start, end - start >= UInt64(layout.headerSize),
                       end - start <= UInt64(maxRecord) else {
                     throw damaged(place, "index entry \(hex(start))…\(hex(end)) is impossible (expected start \(hex(expected)))")
                 }
@@ -82,27 +91,30 @@ final class MemoryFileReader: @unchecked Sendable {
 
     /// The trailer is missing or damaged: walk the chunk headers from the start to say where the file ends
     /// or breaks ("truncated in chunk 17 at offset …").
-    private static func locateDamage(io: SnapshotFileIO, plan: ChunkPlan, chunkSize: Int, firstChunk: UInt64,
-                                     fileSize: UInt64) throws -> SnapshotError {
+    private static func locateDamage(io: SnapshotFileIO, layout: ChunkRecordLayout, plan: ChunkPlan, chunkSize: Int,
+                                     firstChunk: UInt64, fileSize: UInt64) throws -> SnapshotError {
         var offset = firstChunk
         let L = ChunkRecordLayout.self
         for i in 0..<plan.count {
             let entry = plan[i]
             let place = SnapshotPlace.chunk(index: i, range: entry.range, offset: entry.offset)
-            let head = try io.read(count: L.headerSize, at: offset)
-            guard head.count == L.headerSize else {
+            let head = try io.read(count: layout.headerSize, at: offset)
+            guard head.count == layout.headerSize else {
                 return SnapshotError.truncated(file: file, place: place, offset: offset, fileSize: fileSize)
             }
-            let (magic, length, runs, stored) = head.withUnsafeBytes {
-                ($0.le(L.magicOffset, as: UInt32.self), Int($0.le(L.lengthOffset, as: UInt32.self)),
-                 Int($0.le(L.runCountOffset, as: UInt32.self)), Int($0.le(L.storedOffset, as: UInt32.self)))
+            let (magic, length, runs, compressed, raw) = head.withUnsafeBytes { h in
+                (h.le(L.magicOffset, as: UInt32.self), Int(h.le(L.lengthOffset, as: UInt32.self)),
+                 Int(h.le(L.runCountOffset, as: UInt32.self)), Int(h.le(layout.compressedOffset, as: UInt32.self)),
+                 layout.rawOffset.map { Int(h.le($0, as: UInt32.self)) } ?? 0)
             }
             guard magic == SnapshotFormat.chunkMagic else {
                 return SnapshotError.corrupt(file: file, place: place, problem: "bad chunk magic at \(hex(offset))")
             }
-            let recordLength = L.recordLength(length: length, runCount: runs, stored: stored)
-            guard length == entry.length, recordLength <= L.maxRecordLength(chunkSize: chunkSize) else {
-                return SnapshotError.corrupt(file: file, place: place, problem: "chunk header damaged (length \(length), \(runs) runs, \(stored) bytes)")
+            let recordLength = layout.recordLength(at: offset, head: layout.headLength(length: length, runCount: runs,
+                                                                                    compressed: compressed), raw: raw)
+            guard length == entry.length, recordLength <= layout.maxRecordLength(chunkSize: chunkSize) else {
+                return SnapshotError.corrupt(file: file, place: place,
+                                             problem: "chunk header damaged (length \(length), \(runs) runs, \(compressed + raw) bytes)")
             }
             guard offset + UInt64(recordLength) <= fileSize else {
                 return SnapshotError.truncated(file: file, place: place, offset: offset, fileSize: fileSize)

@@ -63,6 +63,9 @@ struct MemoryTrailer: Equatable {
     var totalBytes: UInt64
     var zeroPages: UInt64
     var storedBytes: UInt64
+    /// Version 2: the part of `storedBytes` in page-aligned raw runs (what an on-demand restore can map);
+    /// version 1: 0 (the field was reserved).
+    var rawBytes: UInt64
     /// XXH64 of the index and the trailer's first 56 bytes; `state.bin` records it to bind the two files.
     var checksum: UInt64 = 0
 
@@ -83,7 +86,7 @@ struct MemoryTrailer: Equatable {
         w.u64(totalBytes)
         w.u64(zeroPages)
         w.u64(storedBytes)
-        w.u64(0)                                            // reserved
+        w.u64(rawBytes)
         checksum = XXH64.hash(w.bytes)
         w.u64(checksum)
         return w.bytes

@@ -24,6 +24,7 @@ public struct ChunkLocation: Sendable, Equatable {
     public let recordLength: Int
 
     var place: SnapshotPlace { .chunk(index: index, range: range, offset: offsetInRange) }
+    func place(run: Int) -> SnapshotPlace { .chunkRun(index: index, range: range, offset: offsetInRange, run: run) }
 }
 
 /// The deterministic split of ranges into chunks: each range from offset 0 in steps of the chunk size, the

@@ -11,8 +11,9 @@ public struct MemoryStats: Sendable, Equatable, CustomStringConvertible {
     /// Page data as stored (compressed or raw), without record headers.
     public var storedBytes: UInt64 = 0
     public var chunks: Int = 0
-    /// Runs stored uncompressed because zstd could not shrink them.
+    /// Runs stored uncompressed because zstd could not shrink them (or was not asked to), and their bytes.
     public var rawRuns: Int = 0
+    public var rawBytes: UInt64 = 0
     public var seconds: Double = 0
 
     public init() {}
@@ -36,14 +37,19 @@ public struct RestoreStats: Sendable, Equatable, CustomStringConvertible {
     public var bytesRestored: UInt64 = 0
     /// Skipped zero pages (left alone, or zeroed with `zeroFill`).
     public var zeroPages: UInt64 = 0
+    /// On-demand restore: raw runs mapped from the file instead of read, and their guest bytes (included
+    /// in `bytesRestored`).
+    public var mappedRuns: Int = 0
+    public var mappedBytes: UInt64 = 0
     public var chunks: Int = 0
     public var seconds: Double = 0
 
     public init() {}
 
     public var description: String {
-        "\(bytesRead) bytes read, \(bytesRestored) guest bytes restored, \(zeroPages) zero pages, "
-            + "\(chunks) chunks, \(format(seconds * 1000)) ms"
+        "\(bytesRead) bytes read, \(bytesRestored) guest bytes restored"
+            + (mappedRuns > 0 ? " (\(mappedBytes) mapped in \(mappedRuns) runs)" : "")
+            + ", \(zeroPages) zero pages, \(chunks) chunks, \(format(seconds * 1000)) ms"
     }
 }
 

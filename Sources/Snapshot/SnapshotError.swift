@@ -16,6 +16,8 @@ public enum SnapshotPlace: Equatable, Sendable, CustomStringConvertible {
     case index
     /// A memory chunk: its number in the file, its range, and its byte offset inside that range.
     case chunk(index: Int, range: Int, offset: UInt64)
+    /// One run of a memory chunk (version 2 checksums raw runs one by one).
+    case chunkRun(index: Int, range: Int, offset: UInt64, run: Int)
     /// A chunk whose header cannot be trusted (found while locating a truncation).
     case chunkEntry(index: Int)
     /// A guest memory range.
@@ -32,6 +34,7 @@ public enum SnapshotPlace: Equatable, Sendable, CustomStringConvertible {
         case .rangeTable: return "range table"
         case .index: return "chunk index"
         case let .chunk(index, range, offset): return "chunk \(index) (range \(range) +\(hex(offset)))"
+        case let .chunkRun(index, range, offset, run): return "chunk \(index) (range \(range) +\(hex(offset))), run \(run)"
         case let .chunkEntry(index): return "chunk \(index)"
         case let .range(index, address, size): return "range \(index) (guest \(hex(address)), \(hex(size)) bytes)"
         }

@@ -7,7 +7,7 @@ import Foundation
 /// Memory chunks are verified as they are restored (before the guest can run) or by `verifyAll()`.
 public final class SnapshotReader: @unchecked Sendable {
     public let directory: URL
-    /// The format version of the files (this build reads 1…`SnapshotFormat.version`).
+    /// The format version of the files (this build reads 1…`SnapshotFormat.version`; both files have the same).
     public let formatVersion: UInt32
     /// Random id written into both binary files, so that files of different snapshots are never mixed.
     public let snapshotID: UInt64
@@ -55,10 +55,14 @@ public final class SnapshotReader: @unchecked Sendable {
 
         let memoryName = SnapshotFormat.memoryFileName
         memory = try MemoryFileReader(io: SnapshotFileIO.openForReading(path: path(memoryName), name: memoryName,
-                                                                       directory: dir))
+                                                                       directory: dir, direct: true))
         guard memory.header.snapshotID == snapshotID else {
             throw SnapshotError.mismatch(file: memoryName, problem:
                 "belongs to another snapshot (id \(hex(memory.header.snapshotID)), \(stateName) has \(hex(snapshotID)))")
+        }
+        guard memory.header.version == formatVersion else {
+            throw SnapshotError.mismatch(file: memoryName, problem:
+                "has format version \(memory.header.version), \(stateName) has \(formatVersion) (files of different snapshots)")
         }
         guard memory.fileSize == state.bindings.memoryLength,
               memory.trailer.checksum == state.bindings.memoryTrailerChecksum else {
@@ -86,33 +90,23 @@ public final class SnapshotReader: @unchecked Sendable {
     public var memoryChunkSize: Int { memory.table.chunkSize }
     /// Where each chunk is (for inspection).
     public var memoryChunks: [ChunkLocation] { memory.chunks }
-    /// Totals from the memory trailer: guest bytes, zero pages, stored page data, file size.
-    public var memorySummary: (totalBytes: UInt64, zeroPages: UInt64, storedBytes: UInt64, fileSize: UInt64) {
-        (memory.trailer.totalBytes, memory.trailer.zeroPages, memory.trailer.storedBytes, memory.fileSize)
+    /// Totals from the memory trailer: guest bytes, zero pages, stored page data (of which `rawBytes` in
+    /// page-aligned raw runs, which an on-demand restore maps: 0 in version 1), file size.
+    public var memorySummary: (totalBytes: UInt64, zeroPages: UInt64, storedBytes: UInt64, rawBytes: UInt64,
+                               fileSize: UInt64) {
+        (memory.trailer.totalBytes, memory.trailer.zeroPages, memory.trailer.storedBytes, memory.trailer.rawBytes,
+         memory.fileSize)
     }
 
     /// Restores guest memory. `destination` is asked once per range for its host mapping, which must be
-    /// exactly the range's size. Each chunk is checksummed before it is decompressed straight into place;
-    /// zero pages are not touched unless `zeroFill` (use it when the memory is not freshly mapped).
+    /// exactly the range's size. Each chunk's head is checksummed before its runs are decompressed straight
+    /// into place; version-2 raw runs are read straight into place and checked against their own checksums
+    /// there. Zero pages are not touched unless `zeroFill` (use it when the memory is not freshly mapped).
     /// After an error the memory is partly written: the VM must not run.
     @discardableResult
     public func restoreMemory(threads: Int = SnapshotWriter.defaultThreads, zeroFill: Bool = false,
                               into destination: (MemoryRange) throws -> UnsafeMutableRawBufferPointer) throws -> RestoreStats {
-        var collected: [GuestMemoryTarget] = []
-        for (index, range) in memoryRanges.enumerated() {
-            let buffer = try destination(range)
-            guard buffer.baseAddress != nil, UInt64(buffer.count) == range.size else {
-                throw SnapshotError.layoutMismatch(place: .range(index: index, guestAddress: range.guestAddress, size: range.size),
-                                                   problem: "destination has \(hex(buffer.count)) bytes")
-            }
-            collected.append(GuestMemoryTarget(bytes: buffer))
-        }
-        let targets = collected
-        return try run(threads: threads) { decoder, chunk in
-            try decoder.restore(chunk, from: self.memory.io,
-                                into: targets[chunk.range].bytes.baseAddress! + Int(chunk.offsetInRange),
-                                zeroFill: zeroFill)
-        }
+        try restore(into: try targets(destination), threads: threads, zeroFill: zeroFill, mapper: nil)
     }
 
     /// Restores guest memory into the caller's declared layout, which must be exactly the snapshot's ranges
@@ -120,6 +114,23 @@ public final class SnapshotReader: @unchecked Sendable {
     @discardableResult
     public func restoreMemory(into ranges: [(guestAddress: UInt64, bytes: UnsafeMutableRawBufferPointer)],
                               threads: Int = SnapshotWriter.defaultThreads, zeroFill: Bool = false) throws -> RestoreStats {
+        try restore(into: try targets(declared: ranges), threads: threads, zeroFill: zeroFill, mapper: nil)
+    }
+
+    /// The host mapping of every range, checked against the range's size.
+    private func targets(_ destination: (MemoryRange) throws -> UnsafeMutableRawBufferPointer) throws -> [GuestMemoryTarget] {
+        try memoryRanges.enumerated().map { index, range in
+            let buffer = try destination(range)
+            guard buffer.baseAddress != nil, UInt64(buffer.count) == range.size else {
+                throw SnapshotError.layoutMismatch(place: .range(index: index, guestAddress: range.guestAddress, size: range.size),
+                                                   problem: "destination has \(hex(buffer.count)) bytes")
+            }
+            return GuestMemoryTarget(bytes: buffer)
+        }
+    }
+
+    /// The targets of a declared layout, which must be exactly the snapshot's ranges.
+    func targets(declared ranges: [(guestAddress: UInt64, bytes: UnsafeMutableRawBufferPointer)]) throws -> [GuestMemoryTarget] {
         let declared = ranges.map { MemoryRange(guestAddress: $0.guestAddress, size: UInt64($0.bytes.count)) }
         if Set(declared) != Set(memoryRanges) || declared.count != memoryRanges.count {
             let snapshot = memoryRanges.map(\.description).joined(separator: ", ")
@@ -131,8 +142,18 @@ public final class SnapshotReader: @unchecked Sendable {
             throw SnapshotError.layoutMismatch(place: .range(index: memoryRanges.count, guestAddress: 0, size: 0),
                                                problem: "the guest has ranges the snapshot lacks (snapshot: \(snapshot); guest: \(given))")
         }
-        return try restoreMemory(threads: threads, zeroFill: zeroFill) { range in
-            ranges.first { $0.guestAddress == range.guestAddress }!.bytes
+        return try targets { range in ranges.first { $0.guestAddress == range.guestAddress }!.bytes }
+    }
+
+    /// Restores every chunk into `targets`; with a `mapper`, raw runs it accepts are mapped, not read.
+    func restore(into targets: [GuestMemoryTarget], threads: Int, zeroFill: Bool, mapper: RawRunMapper?) throws -> RestoreStats {
+        let chunks = memory.chunks
+        return try run(count: chunks.count, threads: threads) { decoder, item in
+            let chunk = chunks[item]
+            let result = try decoder.restore(chunk, from: self.memory.io,
+                                             into: targets[chunk.range].bytes.baseAddress! + Int(chunk.offsetInRange),
+                                             zeroFill: zeroFill, mapper: mapper)
+            return (result, chunk.recordLength)
         }
     }
 
@@ -140,22 +161,38 @@ public final class SnapshotReader: @unchecked Sendable {
     /// Sections and the other files were verified when the snapshot was opened.
     @discardableResult
     public func verifyAll(threads: Int = SnapshotWriter.defaultThreads) throws -> RestoreStats {
-        try run(threads: threads) { decoder, chunk in try decoder.verify(chunk, from: self.memory.io) }
+        let chunks = memory.chunks
+        return try run(count: chunks.count, threads: threads) { decoder, item in
+            (try decoder.verify(chunks[item], from: self.memory.io), chunks[item].recordLength)
+        }
     }
 
-    private func run(threads: Int, _ body: @escaping @Sendable (ChunkDecoder, ChunkLocation) throws -> ChunkDecoder.Result) throws -> RestoreStats {
+    /// Checks mapped raw runs against their checksums, reading them from the file; stops early (without an
+    /// error) once `isCancelled` says so.
+    func verify(_ runs: [RawRunMapper.MappedRun], threads: Int, isCancelled: @escaping @Sendable () -> Bool) throws -> RestoreStats {
+        try run(count: runs.count, threads: threads) { decoder, item in
+            guard !isCancelled() else { return (ChunkDecoder.Result(), 0) }
+            try decoder.verify(runs[item], from: self.memory.io)
+            return (ChunkDecoder.Result(dataBytes: runs[item].bytes), runs[item].bytes)
+        }
+    }
+
+    /// Runs `body` for items 0..<count on `threads` threads, each with its own decoder, and sums the results
+    /// (each with the file bytes it read).
+    private func run(count: Int, threads: Int,
+                     _ body: @escaping @Sendable (ChunkDecoder, Int) throws -> (ChunkDecoder.Result, Int)) throws -> RestoreStats {
         let start = DispatchTime.now().uptimeNanoseconds
-        let chunks = memory.chunks, chunkSize = memory.table.chunkSize
+        let layout = memory.layout, chunkSize = memory.table.chunkSize
         let totals = RestoreTotals()
-        try ParallelJobs.run(count: chunks.count, threads: threads, name: "snapshot-restore") {
-            let decoder = try ChunkDecoder(chunkSize: chunkSize)
+        try ParallelJobs.run(count: count, threads: threads, name: "snapshot-restore") {
+            let decoder = try ChunkDecoder(layout: layout, chunkSize: chunkSize)
             return { item in
-                let result = try body(decoder, chunks[item])
-                totals.add(result, recordLength: chunks[item].recordLength)
+                let (result, bytesRead) = try body(decoder, item)
+                totals.add(result, bytesRead: bytesRead)
             }
         }
         var stats = totals.stats
-        stats.chunks = chunks.count
+        stats.chunks = memory.chunks.count
         stats.seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
         return stats
     }
@@ -170,11 +207,13 @@ private final class RestoreTotals: @unchecked Sendable {
     private let monitor = Monitor()
     private var value = RestoreStats()
 
-    func add(_ result: ChunkDecoder.Result, recordLength: Int) {
+    func add(_ result: ChunkDecoder.Result, bytesRead: Int) {
         monitor.locked {
-            value.bytesRead += UInt64(recordLength)
+            value.bytesRead += UInt64(bytesRead)
             value.bytesRestored += UInt64(result.dataBytes)
             value.zeroPages += UInt64(result.zeroPages)
+            value.mappedRuns += result.mappedRuns
+            value.mappedBytes += UInt64(result.mappedBytes)
         }
     }
 

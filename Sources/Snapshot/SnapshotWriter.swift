@@ -50,9 +50,9 @@ public final class SnapshotWriter {
         sections.append(.init(id: id, type: type, version: version, payload: Array(payload)))
     }
 
-    /// Compresses and writes guest memory; the VM must stay paused until this returns. `threads`
-    /// compressor threads feed one ordered writer (the calling thread). Call at most once; a snapshot
-    /// without it has no memory ranges.
+    /// Compresses and writes guest memory; the VM must stay paused until this returns. `threads` writer
+    /// threads each encode and write chunks (see `MemoryFileWriter`). Call at most once; a snapshot without
+    /// it has no memory ranges.
     @discardableResult
     public func writeMemory(ranges: [(guestAddress: UInt64, bytes: UnsafeRawBufferPointer)],
                             compression: MemoryCompression = .default,
@@ -65,7 +65,7 @@ public final class SnapshotWriter {
         do {
             var output = try MemoryFileWriter.write(to: io, snapshotID: snapshotID, sources: sources,
                                                     compression: compression, threads: threads, chunkSize: chunkSize,
-                                                    startWriteback: durable)
+                                                    durable: durable)
             if durable {
                 let start = DispatchTime.now().uptimeNanoseconds
                 try io.sync()

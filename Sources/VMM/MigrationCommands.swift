@@ -104,7 +104,7 @@ extension Vmm {
                 return reply(VmmError(.internalError, ["The VM could not receive a migration", "the receive was cancelled"]))
             }
             do {
-                try launch(config: arrival.config, origin: arrival.origin, paused: true, ram: arrival.memory)
+                try launch(config: arrival.config, origin: arrival.origin, paused: true, replacingSource: true)
                 config = arrival.config
                 reply(nil)
             } catch {

@@ -14,7 +14,7 @@ struct MigrationArrival: @unchecked Sendable {
 
     /// The restore origin: RAM is already filled, sections come from the stream.
     var origin: Vm.Origin {
-        .restore(fillMemory: { _ in }, section: { id in sections[id].map { ($0.version, $0.payload) } })
+        .restore(ram: memory, section: { id in sections[id].map { ($0.version, $0.payload) } })
     }
 }
 

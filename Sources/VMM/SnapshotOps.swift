@@ -18,7 +18,8 @@ enum SnapshotOps {
         return URL(fileURLWithPath: parsed.path, isDirectory: true)
     }
 
-    /// Writes a paused VM. Nothing is left under a final file name if any step fails.
+    /// Writes a paused VM, durably: when this returns, the snapshot survives a host crash. Nothing is left
+    /// under a final file name if any step fails.
     static func write(_ vm: Vm, to url: String) throws -> MemoryStats {
         let dir = try directory(from: url)
         let writer = try SnapshotWriter(directory: dir)
@@ -64,15 +65,30 @@ enum SnapshotOps {
         return (reader, config)
     }
 
-    /// The restore origin for `Vm`: RAM straight from the memory file, sections from the state file.
-    static func origin(_ reader: SnapshotReader) -> Vm.Origin {
-        .restore(
-            fillMemory: { memory in
-                let ranges = memory.regions.map {
-                    (guestAddress: $0.guestBase, bytes: UnsafeMutableRawBufferPointer(start: $0.host, count: Int($0.size)))
-                }
-                try reader.restoreMemory(into: ranges)
-            },
-            section: { id in reader.section(id: id).map { ($0.version, $0.payload) } })
+    /// Fills freshly mapped guest RAM from the snapshot, before any VM exists. `copy` reads and verifies
+    /// everything now; `ondemand` maps the incompressible runs of a version-2 snapshot instead of reading
+    /// them and returns what must still be verified once the guest runs (nil when nothing was mapped).
+    static func fillMemory(_ memory: GuestMemory, from reader: SnapshotReader, mode: MemoryRestoreMode,
+                           prefault: Bool) throws -> OnDemandMemory? {
+        let ranges = memory.regions.map {
+            (guestAddress: $0.guestBase, bytes: UnsafeMutableRawBufferPointer(start: $0.host, count: Int($0.size)))
+        }
+        switch mode {
+        case .Copy:
+            try reader.restoreMemory(into: ranges)
+            return nil
+        case .OnDemand:
+            guard !memory.options.shared, !memory.options.hugepages else {
+                throw StateError(component: "memory_restore_mode", reason:
+                    "ondemand maps snapshot pages copy-on-write into private guest memory; this VM has shared=on or hugepages=on memory: restore it with memory_restore_mode=copy")
+            }
+            let restored = try reader.restoreMemoryOnDemand(into: ranges, populate: prefault)
+            return restored.stats.mappedRuns > 0 ? restored : nil
+        }
+    }
+
+    /// The restore origin for `Vm`: RAM already filled, sections from the state file.
+    static func origin(_ reader: SnapshotReader, ram: GuestMemory) -> Vm.Origin {
+        .restore(ram: ram, section: { id in reader.section(id: id).map { ($0.version, $0.payload) } })
     }
 }

@@ -45,19 +45,19 @@ public final class Vm: @unchecked Sendable {
     public enum Origin {
         /// Load the configured kernel, write ACPI tables, set the boot registers.
         case boot
-        /// Fill RAM from a snapshot or a migration stream, then apply each component's saved state
-        /// (`section(id)` returns the saved version and payload, or nil when the source has none).
-        case restore(fillMemory: (GuestMemory) throws -> Void,
-                     section: (String) throws -> (version: UInt32, payload: Data)?)
+        /// `ram` already holds the guest's memory (filled from a snapshot or a migration stream before the VM
+        /// exists, so that nothing of KVM has seen it yet); apply each component's saved state (`section(id)`
+        /// returns the saved version and payload, or nil when the source has none).
+        case restore(ram: GuestMemory, section: (String) throws -> (version: UInt32, payload: Data)?)
     }
 
     /// The MSRs saved with each vCPU: KVM's list plus the MTRRs.
     private let msrIndices: [UInt32]
 
-    /// `ram`: guest memory already mapped and filled by an incoming migration (whose source may still hold
-    /// host resources on this host: the vsock socket path is then taken over); nil maps new RAM.
+    /// `replacingSource`: the VM arrives by migration, and its source may still hold host resources on this
+    /// host (the vsock socket path is then taken over).
     public init(config: VmConfig, kvm: KVM, console: ConsoleIO?, virtioConsole: ConsoleEndpoint? = nil,
-                platform: any VMControl, origin: Origin = .boot, ram: GuestMemory? = nil, logger: Logger) throws {
+                platform: any VMControl, origin: Origin = .boot, replacingSource: Bool = false, logger: Logger) throws {
         do {
             try config.validate(maxVCPUsSupported: UInt32(max(kvm.checkExtension(KVM_CAP_MAX_VCPUS), 1)))
         } catch let e as ValidationError {
@@ -77,7 +77,11 @@ public final class Vm: @unchecked Sendable {
         guard let payload = config.payload, let kernel = payload.kernel else {
             throw VmError.invalidConfig(.noKernel)
         }
-        memory = try ram ?? Vm.makeMemory(for: config)
+        if case let .restore(ram, _) = origin {
+            memory = ram
+        } else {
+            memory = try Vm.makeMemory(for: config)
+        }
         kvmVM = try kvm.createVM()
         try kvmVM.setTSSAddress(GuestLayout.kvmTSSAddress)
         try kvmVM.setIdentityMapAddress(GuestLayout.kvmIdentityMapAddress)
@@ -94,7 +98,7 @@ public final class Vm: @unchecked Sendable {
         }
         devices = try DeviceManager(vm: kvmVM, memory: memory, config: config, console: console,
                                     virtioConsole: withVirtio ? virtioConsole : nil, withVirtio: withVirtio,
-                                    replacingSource: ram != nil, control: platform, logger: logger)
+                                    replacingSource: replacingSource, control: platform, logger: logger)
         msrIndices = MSRList.toSave(kvmList: (try? kvm.msrIndexList()) ?? [])
 
         var entry: EntryPoint?
@@ -124,8 +128,7 @@ public final class Vm: @unchecked Sendable {
         vcpus = created
         throttle = VcpuThrottle(control: control, vcpus: created)
 
-        if case let .restore(fillMemory, section) = origin {
-            try fillMemory(memory)
+        if case let .restore(_, section) = origin {
             // The VM-wide state (irqchip, PIT, clock) goes in before any vCPU could run; every component
             // must be present: a snapshot that lacks one would run a half-restored guest.
             for component in stateComponents(pausedClock: nil) {

@@ -6,6 +6,7 @@ import Hypervisor
 import Logging
 import Virtio
 import Memory
+import Snapshot
 
 /// The single control loop that owns the VM and answers every command, one at a time, on its own thread.
 ///
@@ -20,6 +21,7 @@ public final class Vmm: VmmCommandHandling, @unchecked Sendable {
         case platformShutdown(generation: Int)
         case terminate(signal: Int32)
         case migration(MigrationMessage)
+        case restoreVerified(Result<RestoreStats, any Error>, generation: Int)
     }
 
     /// Keep the process up after the guest powers off (`--no-shutdown`).
@@ -36,13 +38,17 @@ public final class Vmm: VmmCommandHandling, @unchecked Sendable {
     var vm: Vm?
     var state: VmState = .Created
     /// Bumped whenever a VM is built or torn down, so late events of a torn-down VM are ignored.
-    private var generation = 0
+    private(set) var generation = 0
     var exitCode: Int32?
     private let exited = DispatchSemaphore(value: 0)
     private var finalCode: Int32 = 0
     /// Live migrations in flight (loop thread only), and their progress for any thread.
     var migrations = MigrationSlots()
     let migrationProgressStore = MigrationProgressStore()
+    /// The background check of an on-demand restore's mapped memory, while it runs.
+    var restoreVerification: RestoreVerification?
+    /// Why the VM must not run again: its memory failed the check after an on-demand restore.
+    var memoryMismatch: String?
 
     public init(kvm: KVM, events: EventMonitor = EventMonitor(), logger: Logger) {
         self.kvm = kvm
@@ -105,6 +111,8 @@ public final class Vmm: VmmCommandHandling, @unchecked Sendable {
                 reply(handle(command))
             case let .migration(message):
                 handle(message)
+            case let .restoreVerified(result, gen) where gen == generation:
+                restoreVerified(result)
             case let .vcpu(event, gen) where gen == generation:
                 handle(event)
             case let .platformReset(gen) where gen == generation:
@@ -171,6 +179,10 @@ public final class Vmm: VmmCommandHandling, @unchecked Sendable {
         case .resume:
             guard let vm else { return .failure(notRunning("The VM could not resume", to: .Running)) }
             guard state == .Paused else { return .failure(.invalidTransition("The VM could not resume", from: state, to: .Running)) }
+            if let memoryMismatch {
+                return .failure(VmmError(.internalError, ["The VM could not resume",
+                                                          "Its memory does not match the snapshot it was restored from: \(memoryMismatch)"]))
+            }
             events.emit("vm", "resuming")
             vm.resume()
             state = .Running
@@ -262,8 +274,12 @@ public final class Vmm: VmmCommandHandling, @unchecked Sendable {
             let (reader, savedConfig) = try SnapshotOps.open(request.source_url)
             var config = savedConfig
             config.memory.prefault = request.prefault
-            try launch(config: config, origin: SnapshotOps.origin(reader), paused: !request.resume)
+            let ram = try Vm.makeMemory(for: config)
+            let pending = try SnapshotOps.fillMemory(ram, from: reader, mode: request.memory_restore_mode,
+                                                     prefault: request.prefault)
+            try launch(config: config, origin: SnapshotOps.origin(reader, ram: ram), paused: !request.resume)
             self.config = config
+            if let pending { verifyAfterRestore(pending) }
         } catch {
             teardown()
             state = .Created
@@ -345,8 +361,8 @@ public final class Vmm: VmmCommandHandling, @unchecked Sendable {
     }
 
     /// Builds a VM from `config` (booting or restoring), attaches the console and starts its vCPUs.
-    /// `ram`: guest memory an incoming migration has already filled.
-    func launch(config: VmConfig, origin: Vm.Origin, paused: Bool, ram: GuestMemory? = nil) throws {
+    /// `replacingSource`: the VM arrives by live migration (see `Vm.init`).
+    func launch(config: VmConfig, origin: Vm.Origin, paused: Bool, replacingSource: Bool = false) throws {
         generation += 1
         let gen = generation
         if console == nil || console?.mode != config.serial.mode {
@@ -360,7 +376,8 @@ public final class Vmm: VmmCommandHandling, @unchecked Sendable {
             if let path = virtioConsole?.endpoint.path, config.console.mode == .Pty { logger.notice("virtio-console pty: \(path)") }
         }
         let vm = try Vm(config: config, kvm: kvm, console: console, virtioConsole: virtioConsole?.endpoint,
-                        platform: PlatformEvents(mailbox: mailbox, generation: gen), origin: origin, ram: ram,
+                        platform: PlatformEvents(mailbox: mailbox, generation: gen), origin: origin,
+                        replacingSource: replacingSource,
                         logger: logger)
         console?.attach(vm.serialInput)
         let box = mailbox
@@ -386,13 +403,16 @@ public final class Vmm: VmmCommandHandling, @unchecked Sendable {
 
     func teardown() {
         cancelMigrations()
+        restoreVerification?.cancel()
+        restoreVerification = nil
+        memoryMismatch = nil
         console?.attach(nil)
         vm?.stop()
         vm = nil
         generation += 1
     }
 
-    private func writeError(_ text: String) {
+    func writeError(_ text: String) {
         let line = "Error: \(text)\n"
         _ = line.withCString { Glibc.write(2, $0, strlen($0)) }
     }

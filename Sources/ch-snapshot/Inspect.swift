@@ -35,6 +35,10 @@ struct Inspect: ParsableCommand {
               + "(\(summary.zeroPages) pages, \(percent(zeroBytes, of: summary.totalBytes))), "
               + "stored \(bytes(summary.storedBytes)), \(SnapshotFormat.memoryFileName) \(bytes(summary.fileSize)), "
               + "compression ratio \(String(format: "%.2f", ratio)):1")
+        if reader.formatVersion >= 2 {
+            print("  incompressible: \(bytes(summary.rawBytes)) in page-aligned raw runs "
+                  + "(memory_restore_mode=ondemand maps them instead of reading them)")
+        }
         if chunks {
             let chunkRows = reader.memoryChunks.map {
                 [String($0.index), String($0.range), hex($0.offsetInRange), String($0.length), hex($0.fileOffset),

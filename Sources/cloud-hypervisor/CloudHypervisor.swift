@@ -38,7 +38,7 @@ struct CloudHypervisor: ParsableCommand {
     @Flag(name: .customLong("no-shutdown"), help: "Keep the VMM running after the guest powers off.") var noShutdown = false
     @Option(name: .customLong("api-socket"), help: "path=<socket path>|fd=<fd> (default /run/user/<uid>/cloud-hypervisor.<pid>).") var apiSocket: String?
     @Option(name: .customLong("event-monitor"), help: "path=<file>|fd=<fd>: write lifecycle events as JSON.") var eventMonitor: String?
-    @Option(help: "source_url=file:///<snapshot dir>,prefault=on|off,resume=true|false: restore a snapshot.") var restore: String?
+    @Option(help: "source_url=file:///<snapshot dir>,prefault=on|off,memory_restore_mode=copy|ondemand,resume=true|false: restore a snapshot.") var restore: String?
     @Option(name: .customLong("dbus-service-name"), help: "Well-known name to own on D-Bus: serves the D-Bus API (org.cloudhypervisor.DBusApi1).") var dbusServiceName: String?
     @Option(name: .customLong("dbus-object-path"), help: "Object path of the D-Bus API (default \(DBusOptions.defaultObjectPath)).") var dbusObjectPath: String?
     @Flag(name: .customLong("dbus-system-bus"), help: "Serve the D-Bus API on the system bus instead of the session bus.") var dbusSystemBus = false

@@ -110,6 +110,7 @@ struct SnapshotFixture {
     let stats: MemoryStats
 
     init(directory: URL = makeTemporaryDirectory(), compression: MemoryCompression = .default, threads: Int = 2,
+         chunkSize: Int = SnapshotFixture.chunkSize, durable: Bool = false,
          ranges: [(guestAddress: UInt64, memory: GuestBuffer)]? = nil) throws {
         self.directory = directory
         self.ranges = ranges ?? [
@@ -118,11 +119,11 @@ struct SnapshotFixture {
             (0x1_0000_0000, GuestBuffer(size: 768 << 10,
                                         kinds: Array(repeating: .zero, count: 20) + [.pattern, .random], seed: 3)),
         ]
-        let writer = try SnapshotWriter(directory: directory, durable: false)
+        let writer = try SnapshotWriter(directory: directory, durable: durable)
         try writer.writeConfig(Self.config)
         for s in Self.sections { try writer.addSection(id: s.id, type: s.type, version: s.version, payload: s.payload) }
         stats = try writer.writeMemory(ranges: self.ranges.map { ($0.guestAddress, $0.memory.bytes) },
-                                       compression: compression, threads: threads, chunkSize: Self.chunkSize)
+                                       compression: compression, threads: threads, chunkSize: chunkSize)
         try writer.finish()
     }
 

@@ -30,6 +30,13 @@ final class RESTLifecycleTests: XCTestCase {
         """
     }
 
+    /// User + system CPU time the process has used (/proc/PID/stat fields 14 and 15, in clock ticks).
+    private func cpuSeconds(_ process: GuestProcess) throws -> Double {
+        let stat = try String(contentsOfFile: "/proc/\(process.process.processIdentifier)/stat", encoding: .utf8)
+        let fields = stat[stat.range(of: ")")!.upperBound...].split(separator: " ")
+        return Double(Int(fields[11])! + Int(fields[12])!) / Double(sysconf(Int32(_SC_CLK_TCK)))
+    }
+
     private func state(_ api: RESTClient) throws -> String? {
         let reply = try api.get("vm.info")
         guard reply.status == 200, let object = reply.json as? [String: Any] else { return nil }
@@ -63,8 +70,10 @@ final class RESTLifecycleTests: XCTestCase {
         XCTAssertEqual(try api.put("vm.pause").status, 204)
         XCTAssertEqual(try state(api), "Paused")
         let before = vmm.allLines.filter { $0.hasPrefix("TICK ") }
+        let cpuBefore = try cpuSeconds(vmm)
         Thread.sleep(forTimeInterval: 2.5)
         XCTAssertEqual(vmm.allLines.filter { $0.hasPrefix("TICK ") }.count, before.count, "TICKs while paused")
+        XCTAssertLessThan(try cpuSeconds(vmm) - cpuBefore, 0.25, "a paused VM must not burn CPU (parked vCPU threads)")
         vmm.skipExisting()
         XCTAssertEqual(try api.put("vm.resume").status, 204)
         let next = Int(try vmm.waitFor(#"^TICK (\d+) "#, timeout: 5)[1])!

@@ -2,8 +2,9 @@ import Foundation
 import TestSupport
 import XCTest
 
-/// Every committed snapshot format version (snapshots/fixtures/v*) keeps restoring, and the guest in it
-/// verifies itself: the memory sum it printed before the snapshot, TICKs continuing, `check` ok.
+/// Every committed snapshot format version (snapshots/fixtures/v*) keeps restoring, in both memory restore
+/// modes, and the guest in it verifies itself: the memory sum it printed before the snapshot, TICKs
+/// continuing, `check` ok.
 final class SnapshotFixtureTests: XCTestCase {
     func testEveryFixtureVersionRestores() throws {
         try Require.kvm()
@@ -22,15 +23,17 @@ final class SnapshotFixtureTests: XCTestCase {
             let memsum = try XCTUnwrap(fields["memsum_line"], "\(version)/EXPECT")
             let sum = try XCTUnwrap(memsum.split(separator: " ").first { $0.hasPrefix("sum=") })
 
-            let vm = try GuestProcess.vmm(["--restore", "source_url=file://\(dir.path),resume=true"])
-            defer { vm.stop() }
-            let next = Int(try vm.waitFor(#"^TICK (\d+) "#, timeout: 10)[1])!
-            XCTAssertEqual(next, lastTick + 1, "\(version): TICKs must continue")
-            vm.send("sum\n")
-            try vm.waitFor(#"^MEMSUM pages=\d+ \#(sum)\b"#, timeout: 10)
-            vm.send("check\n")
-            try vm.waitFor(#"^CHECK ok\b"#, timeout: 10)
-            XCTAssertFalse(vm.allOutput.contains("GUEST-BOOTED"), "\(version): the guest rebooted")
+            for mode in ["copy", "ondemand"] {
+                let vm = try GuestProcess.vmm(["--restore", "source_url=file://\(dir.path),memory_restore_mode=\(mode),resume=true"])
+                defer { vm.stop() }
+                let next = Int(try vm.waitFor(#"^TICK (\d+) "#, timeout: 10)[1])!
+                XCTAssertEqual(next, lastTick + 1, "\(version) \(mode): TICKs must continue")
+                vm.send("sum\n")
+                try vm.waitFor(#"^MEMSUM pages=\d+ \#(sum)\b"#, timeout: 10)
+                vm.send("check\n")
+                try vm.waitFor(#"^CHECK ok\b"#, timeout: 10)
+                XCTAssertFalse(vm.allOutput.contains("GUEST-BOOTED"), "\(version) \(mode): the guest rebooted")
+            }
         }
     }
 }

@@ -165,3 +165,7 @@ int ckvm_netif_up(const char *ifname);
 
 /* accept4(2) needs _GNU_SOURCE: accepts a connection as a non-blocking, close-on-exec fd. */
 int ckvm_accept_nonblock(int listen_fd);
+
+/* Snapshot restore: how many pages of [offset, offset+length) of a file are in the page cache (cachestat(2),
+ * Linux 6.5; -1 with errno ENOSYS before). Tells cold data (read with O_DIRECT) from cached data. */
+int64_t ckvm_cached_pages(int fd, int64_t offset, int64_t length);

@@ -98,8 +98,17 @@ def wait_socket(path, timeout=10):
 class QMP:
     def __init__(self, path):
         wait_socket(path)
-        self.s = socket.socket(socket.AF_UNIX)
-        self.s.connect(path)
+        deadline = time.monotonic() + 10
+        while True:   # the socket file appears at bind(), before QEMU listens
+            self.s = socket.socket(socket.AF_UNIX)
+            try:
+                self.s.connect(path)
+                break
+            except ConnectionRefusedError:
+                self.s.close()
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.002)
         self.f = self.s.makefile("rwb")
         self._read()
         self.cmd("qmp_capabilities")

@@ -116,7 +116,11 @@ public final class SnapshotWriter {
         removeTemporaries()
     }
 
-    public static var defaultThreads: Int { max(1, min(8, ProcessInfo.processInfo.activeProcessorCount)) }
+    /// Two per CPU (at most 16): writer and restore threads spend much of their time waiting for O_DIRECT
+    /// I/O, and while one waits another encodes or decodes (512 MiB of incompressible memory: snapshot
+    /// 0.26 → 0.19–0.25 s, restore 0.39 → 0.31 s with 4 threads instead of 2 here; compressible memory is no
+    /// slower).
+    public static var defaultThreads: Int { max(1, min(16, 2 * ProcessInfo.processInfo.activeProcessorCount)) }
 
     // MARK: - Files
 

@@ -26,14 +26,20 @@ final class InProcessMigrationTests: XCTestCase {
         config.cpus.max_vcpus = 2
         config.memory.size = 128 << 20
         config.payload = PayloadConfig(kernel: Paths.checkguest.path, cmdline: "workload=memcheck:8,counter", initramfs: nil, firmware: nil)
-        config.serial.mode = .Null
+        // The serial port goes to a file, to know when the guest has filled its memory (MEMSUM).
+        let dir = try ScratchDirectory("inproc")
+        let serialLog = dir.file("serial.log")
+        config.serial = ConsoleConfig(mode: .File, file: serialLog)
         config.console.mode = .Off
         let source = try makeVmm()
         let destination = try makeVmm()
         XCTAssertNil(source.migrationProgress)
         XCTAssertNoThrow(try source.send(.create(config)).get())
         XCTAssertNoThrow(try source.send(.boot).get())
-        usleep(500_000)
+        let deadline = Date().addingTimeInterval(30)
+        while !((try? String(contentsOfFile: serialLog, encoding: .utf8)) ?? "").contains("MEMSUM "), Date() < deadline {
+            usleep(20_000)
+        }
         XCTAssertNoThrow(try source.send(.pause).get())
 
         let port = try freePort()

@@ -18,11 +18,11 @@ enum SnapshotOps {
         return URL(fileURLWithPath: parsed.path, isDirectory: true)
     }
 
-    /// Writes a paused VM, durably: when this returns, the snapshot survives a host crash. Nothing is left
+    /// Writes a paused VM. `durable`: when this returns, the snapshot survives a host crash. Nothing is left
     /// under a final file name if any step fails.
-    static func write(_ vm: Vm, to url: String) throws -> MemoryStats {
+    static func write(_ vm: Vm, to url: String, durable: Bool) throws -> MemoryStats {
         let dir = try directory(from: url)
-        let writer = try SnapshotWriter(directory: dir)
+        let writer = try SnapshotWriter(directory: dir, durable: durable)
         do {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]

@@ -229,7 +229,7 @@ public final class Vmm: VmmCommandHandling, @unchecked Sendable {
             guard config != nil else { return .failure(.vmNotCreated("The device could not be removed")) }
             return .failure(VmmError(.notFound, ["The device could not be removed", "No device with this id"]))
         case let .snapshot(request):
-            return snapshot(to: request.destination_url)
+            return snapshot(request)
         case let .restore(request):
             return restore(request)
         case .coredump:
@@ -247,7 +247,8 @@ public final class Vmm: VmmCommandHandling, @unchecked Sendable {
         }
     }
 
-    private func snapshot(to url: String) -> Result<VmmResponse, VmmError> {
+    private func snapshot(_ request: VmSnapshotConfig) -> Result<VmmResponse, VmmError> {
+        let url = request.destination_url, durable = request.durable ?? true
         let operation = "The VM could not be snapshotted"
         guard let vm else { return .failure(notRunning(operation, to: .Paused)) }
         guard state == .Paused else {
@@ -255,8 +256,8 @@ public final class Vmm: VmmCommandHandling, @unchecked Sendable {
         }
         events.emit("vm", "snapshotting")
         do {
-            let stats = try SnapshotOps.write(vm, to: url)
-            logger.info("snapshot written to \(url): \(stats)")
+            let stats = try SnapshotOps.write(vm, to: url, durable: durable)
+            logger.info("snapshot written to \(url)\(durable ? "" : " (not durable)"): \(stats)")
         } catch {
             return .failure(VmmError(.internalError, [operation, "\(error)"]))
         }

@@ -21,6 +21,13 @@ final class RestoreMigrationTests: XCTestCase {
         XCTAssertThrowsError(try RestoreConfig.parse("source_url=file:///d,net_fds=net0@3"))
     }
 
+    /// `durable` is ours: CH's body (and what ch-remote sends) has only the URL, and it still decodes.
+    func testSnapshotDurableIsOptional() throws {
+        assertJSON(VmSnapshotConfig(destination_url: "file:///s"), equals: #"{"destination_url":"file:///s"}"#)
+        XCTAssertNil(try decodeJSON(VmSnapshotConfig.self, #"{"destination_url":"file:///s"}"#).durable)
+        XCTAssertEqual(try decodeJSON(VmSnapshotConfig.self, #"{"destination_url":"file:///s","durable":false}"#).durable, false)
+    }
+
     func testRestoreDecodeDefaults() throws {
         let r = try decodeJSON(RestoreConfig.self, #"{"source_url":"file:///d","net_fds":[{"id":"n","num_fds":1,"fds":[9]}]}"#)
         XCTAssertEqual(r, {

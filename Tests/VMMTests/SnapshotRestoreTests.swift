@@ -23,10 +23,12 @@ final class SnapshotRestoreTests: XCTestCase {
     }
 
     /// Pauses and snapshots; returns the last TICK number printed before the pause.
-    private func pauseAndSnapshot(_ guest: GuestProcess, _ api: RESTClient, to path: String) throws -> Int {
+    private func pauseAndSnapshot(_ guest: GuestProcess, _ api: RESTClient, to path: String,
+                                  durable: Bool = true) throws -> Int {
         let tick = Int(try guest.waitFor(#"^TICK (\d+) "#, timeout: 5)[1])!
         XCTAssertEqual(try api.put("vm.pause").status, 204)
-        let reply = try api.put("vm.snapshot", #"{"destination_url":"file://\#(path)"}"#)
+        let option = durable ? "" : #","durable":false"#
+        let reply = try api.put("vm.snapshot", #"{"destination_url":"file://\#(path)"\#(option)}"#)
         XCTAssertEqual(reply.status, 204, reply.body)
         let last = guest.allLines.compactMap { line -> Int? in
             guard line.hasPrefix("TICK ") else { return nil }
@@ -105,6 +107,19 @@ final class SnapshotRestoreTests: XCTestCase {
         let end = try GuestProcess.vmm(["--restore", "source_url=file://\(second),resume=true"])
         try assertContinues(end, after: last)
         end.stop()
+    }
+
+    func testNonDurableSnapshotRestoresToo() throws {
+        let dir = try ScratchDirectory()
+        let snap = dir.file("snap")
+        try FileManager.default.createDirectory(atPath: snap, withIntermediateDirectories: true)
+        let (source, api) = try bootGuest(dir, cmdline: "workload=memcheck:16,counter")
+        try source.waitFor(#"^MEMSUM "#, timeout: 20)
+        let last = try pauseAndSnapshot(source, api, to: snap, durable: false)
+        source.stop()
+        let r = try GuestProcess.vmm(["--restore", "source_url=file://\(snap),resume=true"])
+        try assertContinues(r, after: last)
+        r.stop()
     }
 
     func testSnapshotWhileDirtyWorkloadRunsOnBothVCPUs() throws {

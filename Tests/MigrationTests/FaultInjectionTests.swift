@@ -92,8 +92,13 @@ final class FaultInjectionTests: XCTestCase {
         let proxy = try ThrottledProxy(listen: slow, forwardTo: String(url.dropFirst(5)), bytesPerSecond: 4_000_000)
         XCTAssertEqual(try source.api.put("vm.cancel-migration").status, 500, "nothing to cancel yet")
         XCTAssertEqual(try source.api.put("vm.send-migration", #"{"destination_url":"unix:\#(slow)"}"#).status, 204)
-        Thread.sleep(forTimeInterval: 1)
-        let progress = try source.api.get("vm.migration-progress")
+        // The memory phase lasts seconds through the 4 MB/s proxy; wait for it (a loaded host starts it late).
+        var progress = try source.api.get("vm.migration-progress")
+        let deadline = Date().addingTimeInterval(15)
+        while !progress.body.contains(#""phase":"memory""#), Date() < deadline {
+            usleep(50_000)
+            progress = try source.api.get("vm.migration-progress")
+        }
         XCTAssertTrue(progress.body.contains(#""phase":"memory""#), progress.body)
         let cancelled = try source.api.put("vm.cancel-migration")
         XCTAssertEqual(cancelled.status, 204, cancelled.body)

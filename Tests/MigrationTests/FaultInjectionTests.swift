@@ -36,8 +36,10 @@ final class FaultInjectionTests: XCTestCase {
         let url = peers.unixURL()
         _ = PendingReceive(destination.api, url: url)
         try waitForListener(url)
-        // A tight downtime target keeps the migration iterating while the destination dies.
-        let sent = try source.api.put("vm.send-migration", #"{"destination_url":"\#(url)","downtime_ms":1,"timeout_s":30}"#)
+        // A tight downtime target keeps the migration iterating while the destination dies (without
+        // auto-converge, whose throttle could otherwise let it finish before the kill).
+        let sent = try source.api.put("vm.send-migration",
+                                      #"{"destination_url":"\#(url)","downtime_ms":1,"timeout_s":30,"auto_converge":false}"#)
         XCTAssertEqual(sent.status, 204)
         usleep(50_000)
         kill(destination.process.process.processIdentifier, SIGKILL)

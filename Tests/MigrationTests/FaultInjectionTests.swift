@@ -56,14 +56,10 @@ final class FaultInjectionTests: XCTestCase {
         let peers = try LivePeers()
         let source = try peers.source(cmdline: "workload=dirty:16:50,counter")
         try source.process.waitFor(#"^DIRTY .*\bbad=0\b"#, timeout: 20)
-        let destination = try peers.destination()
+        let link = try peers.slowLink(bytesPerSecond: 20_000_000)
+        let (destination, receive, url) = (link.destination, link.receive, link.url)
         defer { destination.process.stop() }
-        let url = peers.unixURL()
-        let receive = PendingReceive(destination.api, url: url)
-        try waitForListener(url)
-        let slow = peers.dir.file("slow")
-        let proxy = try ThrottledProxy(listen: slow, forwardTo: String(url.dropFirst(5)), bytesPerSecond: 20_000_000)
-        let sent = try source.api.put("vm.send-migration", #"{"destination_url":"unix:\#(slow)","downtime_ms":100,"timeout_s":1}"#)
+        let sent = try source.api.put("vm.send-migration", #"{"destination_url":"\#(link.slowURL)","downtime_ms":100,"timeout_s":1}"#)
         XCTAssertEqual(sent.status, 204)
         let error = try source.waitForFailure(count: 1)
         XCTAssertTrue(error.contains("did not converge") && error.contains("timeout_s=1"), error)
@@ -72,7 +68,7 @@ final class FaultInjectionTests: XCTestCase {
         XCTAssertTrue(refused.body.contains("abandoned"), refused.body)
         XCTAssertEqual(try destination.api.get("vm.info").status, 404, "the half-received VM is gone")
         try source.assertStillRunning()
-        withExtendedLifetime(proxy) {}
+        withExtendedLifetime(link.proxy) {}
 
         _ = try peers.migrate(source, into: destination, to: url)
         try destination.process.waitFor(#"^DIRTY .*\bbad=0\b"#, timeout: 5)
@@ -85,15 +81,11 @@ final class FaultInjectionTests: XCTestCase {
         let peers = try LivePeers()
         let source = try peers.source(cmdline: "workload=memcheck:32,counter")
         try source.process.waitFor(#"^MEMSUM "#, timeout: 20)
-        let destination = try peers.destination()
+        let link = try peers.slowLink(bytesPerSecond: 4_000_000)
+        let (destination, receive, url) = (link.destination, link.receive, link.url)
         defer { destination.process.stop() }
-        let url = peers.unixURL()
-        let receive = PendingReceive(destination.api, url: url)
-        try waitForListener(url)
-        let slow = peers.dir.file("slow")
-        let proxy = try ThrottledProxy(listen: slow, forwardTo: String(url.dropFirst(5)), bytesPerSecond: 4_000_000)
         XCTAssertEqual(try source.api.put("vm.cancel-migration").status, 500, "nothing to cancel yet")
-        XCTAssertEqual(try source.api.put("vm.send-migration", #"{"destination_url":"unix:\#(slow)"}"#).status, 204)
+        XCTAssertEqual(try source.api.put("vm.send-migration", #"{"destination_url":"\#(link.slowURL)"}"#).status, 204)
         // The memory phase lasts seconds through the 4 MB/s proxy; wait for it (a loaded host starts it late).
         var progress = try source.api.get("vm.migration-progress")
         let deadline = Date().addingTimeInterval(15)
@@ -109,7 +101,7 @@ final class FaultInjectionTests: XCTestCase {
         XCTAssertEqual(try receive.wait().status, 500)
         XCTAssertEqual(try destination.api.get("vm.info").status, 404, "the half-received VM is gone")
         try source.assertStillRunning()
-        withExtendedLifetime(proxy) {}
+        withExtendedLifetime(link.proxy) {}
 
         _ = try peers.migrate(source, into: destination, to: url)
         try destination.process.assertHealthy()

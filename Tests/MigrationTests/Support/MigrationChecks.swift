@@ -52,6 +52,25 @@ extension LivePeers.Peer {
 }
 
 extension LivePeers {
+    /// A destination receiving on `url`, and a proxy at `<dir>/slow` that forwards to it at `bytesPerSecond`:
+    /// the slow link the fault tests migrate over.
+    struct SlowLink {
+        let destination: Peer
+        let receive: PendingReceive
+        let url: String
+        let slowURL: String
+        let proxy: ThrottledProxy
+    }
+
+    func slowLink(bytesPerSecond: Int) throws -> SlowLink {
+        let destination = try destination()
+        let url = unixURL()
+        let receive = PendingReceive(destination.api, url: url)
+        try waitForListener(url)
+        let slow = dir.file("slow")
+        let proxy = try ThrottledProxy(listen: slow, forwardTo: String(url.dropFirst(5)), bytesPerSecond: bytesPerSecond)
+        return SlowLink(destination: destination, receive: receive, url: url, slowURL: "unix:\(slow)", proxy: proxy)
+    }
     /// Migrates the guest of `source` into `destination` (a new VMM when nil) receiving on `url`, and checks
     /// that both sides say it worked: the receive answers 204 and the source VMM exits 0. The source sends to
     /// `via` when given (a proxy in front of `url`); `options` are more JSON members for vm.send-migration.

@@ -45,11 +45,11 @@ migrate_checkguest() {
     local shared=
     [ "${local_memory:-false}" = true ] && shared=,shared=on
     mkfifo "$work/src.in" "$work/dst.in"
-    "${src_exec[@]}" "$vmm" --kernel "$guest" --cpus "boot=$cpus" --memory "size=$memory$shared" --serial tty --console off \
+    "${src_exec[@]}" "$vmm" -v --kernel "$guest" --cpus "boot=$cpus" --memory "size=$memory$shared" --serial tty --console off \
         --cmdline "workload=$workload" --api-socket "path=$work/src.api" --event-monitor "path=$work/src.events" \
         <"$work/src.in" >"$work/src.out" 2>&1 & pids+=($!)
     exec 3>"$work/src.in"
-    "${dst_exec[@]}" "$vmm" --api-socket "path=$work/dst.api" <"$work/dst.in" >"$work/dst.out" 2>&1 & pids+=($!)
+    "${dst_exec[@]}" "$vmm" -v --api-socket "path=$work/dst.api" <"$work/dst.in" >"$work/dst.out" 2>&1 & pids+=($!)
     exec 4>"$work/dst.in"
     wait_for "$work/src.out" '^GUEST-BOOTED' 30
     sleep 2   # let the workloads fill their memory
@@ -76,6 +76,8 @@ migrate_checkguest() {
     fi
     wait "${pids[0]}" && echo "source VMM exited with status 0"
     migration_events
+    # Where the downtime went (source's steps, destination's build).
+    grep -hoE 'migration downtime .*|migration: the VM was built .*' "$work/src.out" "$work/dst.out" || true
     wait_for "$work/dst.out" '^TICK' 10
     echo check >&4
     wait_for "$work/dst.out" '^CHECK ' 30

@@ -110,6 +110,7 @@ class QMP:
                     raise
                 time.sleep(0.002)
         self.f = self.s.makefile("rwb")
+        self.events = []   # every asynchronous event read so far, in order (QMP: name, data, timestamp)
         self._read()
         self.cmd("qmp_capabilities")
 
@@ -118,6 +119,14 @@ class QMP:
             msg = json.loads(self.f.readline())
             if "event" not in msg:
                 return msg
+            self.events.append(msg)
+
+    def event_time(self, name):
+        """Host wall-clock time (s) of the first `name` event seen so far, or None."""
+        for e in self.events:
+            if e["event"] == name:
+                return e["timestamp"]["seconds"] + e["timestamp"]["microseconds"] / 1e6
+        return None
 
     def cmd(self, name, **args):
         self.f.write(json.dumps({"execute": name, "arguments": args}).encode() + b"\n")

@@ -144,7 +144,9 @@ final class IncomingMigration: MigrationSink, @unchecked Sendable {
     func complete() throws {
         guard let config, let memory else { throw StateError(component: "Complete", reason: "no VM configuration was received") }
         update { $0.phase = .completing }
+        let begin = ContinuousClock.now
         if let error = build(self, MigrationArrival(config: config, memory: memory, sections: sections)) { throw error }
+        logger.info("migration: the VM was built in \(String(format: "%.2f", OutgoingMigration.milliseconds(ContinuousClock.now - begin))) ms")
     }
 
     private func update(_ change: (inout MigrationProgress) -> Void) {

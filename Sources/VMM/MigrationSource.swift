@@ -90,13 +90,14 @@ final class OutgoingMigration: @unchecked Sendable {
 
             update { $0.phase = .completing }
             // Downtime starts with the first vCPU kicked, and ends with the destination's Ok.
-            let pausedAt = ContinuousClock.now
+            var steps = DowntimeSteps()
             if !wasPaused {
                 vm.pause()
                 pausedHere = true
             }
             // Nothing left to hold back, and the throttle must not outlive the migration.
             vm.setThrottle(percent: 0)
+            steps.mark("pause")
             if let lastDirty {
                 let final = try vm.takeDirtyLog()
                 let merged = zip(lastDirty, final).map { zip($0, $1).map { $0 | $1 } }
@@ -104,12 +105,17 @@ final class OutgoingMigration: @unchecked Sendable {
             } else {
                 try LocalMigration.sendMemory(vm.memory, over: session)
             }
+            steps.mark("last memory")
             let sections = try vm.captureState().map {
                 StateSection(id: $0.id, type: $0.type, version: $0.version, payload: $0.payload)
             }
+            steps.mark("state capture")
             try session.sendState(sections)
+            steps.mark("state sent")
             try session.complete(paused: wasPaused)
-            let downtime = Self.milliseconds(ContinuousClock.now - pausedAt)
+            steps.mark("destination built, Ok")
+            let downtime = steps.totalMs
+            logger.info("migration downtime \(String(format: "%.2f", downtime)) ms: \(steps)")
             update {
                 $0.phase = .completed
                 $0.downtime_ms = downtime
@@ -242,6 +248,25 @@ final class OutgoingMigration: @unchecked Sendable {
     }
 
     static func milliseconds(_ d: Duration) -> Double { d.seconds * 1000 }
+}
+
+/// Where the downtime went, step by step (logged with each finished migration).
+struct DowntimeSteps: CustomStringConvertible {
+    private let start = ContinuousClock.now
+    private var last = ContinuousClock.now
+    private var steps: [(String, Double)] = []
+
+    mutating func mark(_ step: String) {
+        let now = ContinuousClock.now
+        steps.append((step, OutgoingMigration.milliseconds(now - last)))
+        last = now
+    }
+
+    var totalMs: Double { OutgoingMigration.milliseconds(last - start) }
+
+    var description: String {
+        steps.map { "\($0.0) \(String(format: "%.2f", $0.1))" }.joined(separator: ", ")
+    }
 }
 
 extension BandwidthMeter {

@@ -83,6 +83,7 @@ public final class Vm: @unchecked Sendable {
             memory = try Vm.makeMemory(for: config)
         }
         kvmVM = try kvm.createVM()
+        try Vm.prepareDirtyLog(kvmVM)
         try kvmVM.setTSSAddress(GuestLayout.kvmTSSAddress)
         try kvmVM.setIdentityMapAddress(GuestLayout.kvmIdentityMapAddress)
         // In-kernel PIC + IOAPIC + LAPIC and PIT: interrupts and timers never leave the kernel.

@@ -41,6 +41,13 @@ PY
 # default false), and checks it there: TICKs go on, `check` answers
 # CHECK ok, no workload reports a bad page. `src_exec`/`dst_exec` (arrays) prefix the VMM commands, e.g.
 # (ip netns exec NS). Exits non-zero on any failure, after showing why.
+# The dirty workload's rate on the source, one figure (MiB/s) per second since it started rewriting: the
+# seconds after send-migration are those with its writes logged.
+source_dirty_rates() {
+    grep -qE '^DIRTY ' "$work/src.out" || return 0
+    echo "source DIRTY MiB/s each second: $(grep -E '^DIRTY ' "$work/src.out" | sed -E 's/.*rate=([0-9.]+).*/\1/' | tr '\n' ' ')"
+}
+
 migrate_checkguest() {
     local shared=
     [ "${local_memory:-false}" = true ] && shared=,shared=on
@@ -72,12 +79,14 @@ migrate_checkguest() {
         echo check >&3
         wait_for "$work/src.out" '^CHECK ' 30
         echo "the migration failed; on the source: $(grep -E '^CHECK ' "$work/src.out")"
+        source_dirty_rates
         exit 1
     fi
     wait "${pids[0]}" && echo "source VMM exited with status 0"
     migration_events
     # Where the downtime went (source's steps, destination's build).
-    grep -hoE 'migration downtime .*|migration: the VM was built .*' "$work/src.out" "$work/dst.out" || true
+    grep -hoE 'migration downtime .*|migration: dirty log .*|migration: the VM was built .*' "$work/src.out" "$work/dst.out" || true
+    source_dirty_rates
     wait_for "$work/dst.out" '^TICK' 10
     echo check >&4
     wait_for "$work/dst.out" '^CHECK ' 30

@@ -28,6 +28,9 @@ final class OutgoingMigration: @unchecked Sendable {
     /// Worker thread only.
     private var progress: MigrationProgress
     private let started = ContinuousClock.now
+    /// Time spent reading and re-arming the dirty log, over all passes (worker thread only): what the
+    /// choice of dirty-log mechanism costs the migration thread.
+    private var collection = (passes: 0, totalMs: 0.0, maxMs: 0.0)
 
     init(vm: Vm, request: SendMigrationData, url: MigrationURL, events: EventMonitor, logger: Logger,
          store: MigrationProgressStore,
@@ -99,7 +102,7 @@ final class OutgoingMigration: @unchecked Sendable {
             vm.setThrottle(percent: 0)
             steps.mark("pause")
             if let lastDirty {
-                let final = try vm.takeDirtyLog()
+                let final = try takeDirtyLog()
                 let merged = zip(lastDirty, final).map { zip($0, $1).map { $0 | $1 } }
                 _ = try sendPass(session, dirty: merged)
             } else {
@@ -152,7 +155,7 @@ final class OutgoingMigration: @unchecked Sendable {
         meter.record(lastPass)
         var iteration = 0
         while true {
-            let dirty = try vm.takeDirtyLog()
+            let dirty = try takeDirtyLog()
             let now = ContinuousClock.now
             let pending = UInt64(dirty.reduce(0) { $0 + PageScanner.count($1) }) * Limits.pageSize
             let estimate = Convergence.estimatedDowntimeMs(pendingBytes: pending, bytesPerSecond: meter.bytesPerSecond)
@@ -212,6 +215,14 @@ final class OutgoingMigration: @unchecked Sendable {
         return (UInt64(pass.stats.dataPages) * Limits.pageSize, Self.milliseconds(ContinuousClock.now - begin) / 1000)
     }
 
+    private func takeDirtyLog() throws -> [[UInt64]] {
+        let begin = ContinuousClock.now
+        let dirty = try vm.takeDirtyLog()
+        let ms = Self.milliseconds(ContinuousClock.now - begin)
+        collection = (collection.passes + 1, collection.totalMs + ms, max(collection.maxMs, ms))
+        return dirty
+    }
+
     private func checkCancelled() throws(MigrationError) {
         if let reason = cancelReason.withLock({ $0 }) { throw .cancelled(reason) }
     }
@@ -228,6 +239,7 @@ final class OutgoingMigration: @unchecked Sendable {
         case let .success(p):
             let line = "migration to \(url) finished: total \(Int(p.elapsed_ms)) ms, downtime \(String(format: "%.1f", p.downtime_ms ?? 0)) ms, \(p.transferred_bytes) bytes, \(p.iteration) dirty passes"
             logger.info("\(line)")
+            logger.info("migration: dirty log (\(DirtyLogMechanism.selected)) collected \(collection.passes) times in \(String(format: "%.2f", collection.totalMs)) ms, longest \(String(format: "%.2f", collection.maxMs)) ms")
             events.emit("vm", "migration-finished", [
                 "destination_url": url.description, "total_ms": String(Int(p.elapsed_ms)),
                 "downtime_ms": String(format: "%.1f", p.downtime_ms ?? 0), "transferred_bytes": String(p.transferred_bytes),

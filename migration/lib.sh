@@ -79,6 +79,7 @@ migrate_checkguest() {
         echo check >&3
         wait_for "$work/src.out" '^CHECK ' 30
         echo "the migration failed; on the source: $(grep -E '^CHECK ' "$work/src.out")"
+        grep -hoE 'migration: dirty log .*' "$work/src.out" || true
         source_dirty_rates
         exit 1
     fi

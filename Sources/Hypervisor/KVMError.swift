@@ -9,15 +9,15 @@ public enum KVMError: Error, Equatable, CustomStringConvertible {
     case apiVersion(found: Int32)
     /// An ioctl failed; `name` is its KVM name (e.g. "KVM_CREATE_VM").
     case ioctl(name: String, errno: Int32)
-    /// Mapping a vCPU's shared area (`what`: its `kvm_run`, its dirty ring) failed.
-    case mmap(what: String, size: Int, errno: Int32)
+    /// Mapping the vCPU's shared `kvm_run` area failed.
+    case mmap(size: Int, errno: Int32)
     /// The caller passed something KVM would reject; the text says what and why.
     case invalidArgument(String)
 
     /// The errno behind the failure, if any.
     public var errno: Int32? {
         switch self {
-        case .open(_, let e), .ioctl(_, let e), .mmap(_, _, let e): return e
+        case .open(_, let e), .ioctl(_, let e), .mmap(_, let e): return e
         case .apiVersion, .invalidArgument: return nil
         }
     }
@@ -36,8 +36,8 @@ public enum KVMError: Error, Equatable, CustomStringConvertible {
             return "KVM_GET_API_VERSION returned \(found), expected \(KVM_API_VERSION) — unsupported kernel"
         case let .ioctl(name, e):
             return "\(name) failed: \(errnoText(e))\(Self.hint(ioctl: name, errno: e))"
-        case let .mmap(what, size, e):
-            return "mmap of \(what) (\(size) bytes) failed: \(errnoText(e))"
+        case let .mmap(size, e):
+            return "mmap of kvm_run (\(size) bytes) failed: \(errnoText(e))"
         case let .invalidArgument(text):
             return text
         }
@@ -63,8 +63,6 @@ public enum KVMError: Error, Equatable, CustomStringConvertible {
             return " — the slot was not registered with logDirty: true"
         case ("KVM_CLEAR_DIRTY_LOG", EINVAL):
             return " — firstPage must be a multiple of 64 and pages within the slot; enable manual dirty-log protect first"
-        case ("KVM_GET_DIRTY_LOG", ENXIO):
-            return " — this VM logs dirty pages in rings (enableDirtyRing), not in the slots' bitmaps"
         case ("KVM_SET_CPUID2", E2BIG): return " — too many CPUID entries"
         case ("KVM_GET_LAPIC", ENXIO), ("KVM_SET_LAPIC", ENXIO): return " — create the in-kernel irqchip first"
         case ("KVM_GET_IRQCHIP", ENXIO), ("KVM_SET_IRQCHIP", ENXIO), ("KVM_GET_PIT2", ENXIO), ("KVM_SET_PIT2", ENXIO):

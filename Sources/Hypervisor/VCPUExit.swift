@@ -26,9 +26,6 @@ public enum VCPUExit {
     /// KVM_RUN returned EINTR or KVM_EXIT_INTR: a signal or `kick()` (immediate_exit). Not cleared here:
     /// call `clearImmediateExit()` when the request that caused the kick has been handled.
     case interrupted
-    /// KVM_EXIT_DIRTY_RING_FULL: this vCPU's dirty ring is (nearly) full. KVM_RUN exits so again at once
-    /// until the rings are harvested and reset (`vm.dirtyRings?.reap()`).
-    case dirtyRingFull
     /// KVM_RUN returned EAGAIN: an AP got INIT/SIPI while waiting in KVM_RUN. Just call `run()` again.
     case retry
     /// KVM could not handle the exit (suberror 1 = emulation failure); `details` are KVM's data words.
@@ -54,7 +51,6 @@ extension VCPUExit: CustomStringConvertible {
         case let .systemEvent(type): return "systemEvent(type: \(type))"
         case .interrupted: return "interrupted"
         case .retry: return "retry"
-        case .dirtyRingFull: return "dirtyRingFull"
         case let .internalError(suberror, details):
             return "internalError(suberror: \(suberror)\(suberror == 1 ? " emulation failure" : ""), details: \(details.map(hex)))"
         case let .failEntry(reason): return "failEntry(reason: \(hex(reason)))"

@@ -21,7 +21,7 @@ public final class VirtualCPU: @unchecked Sendable {
 
     init(id: UInt32, fd: Int32, vm: VirtualMachine) throws(KVMError) {
         let mapping = mmap(nil, vm.vcpuMmapSize, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)
-        guard let mapping, mapping != MAP_FAILED else { throw .mmap(what: "kvm_run", size: vm.vcpuMmapSize, errno: errno) }
+        guard let mapping, mapping != MAP_FAILED else { throw .mmap(size: vm.vcpuMmapSize, errno: errno) }
         self.id = id
         self.fd = fd
         self.vm = vm
@@ -82,8 +82,6 @@ public final class VirtualCPU: @unchecked Sendable {
             let count = min(Int(internalError.ndata), 16)
             let details = withUnsafeBytes(of: internalError.data) { Array($0.bindMemory(to: UInt64.self).prefix(count)) }
             return .internalError(suberror: internalError.suberror, details: details)
-        case KVM_EXIT_DIRTY_RING_FULL:
-            return .dirtyRingFull
         case KVM_EXIT_FAIL_ENTRY:
             return .failEntry(reason: run.pointee.fail_entry.hardware_entry_failure_reason)
         default:

@@ -24,7 +24,7 @@ extension VirtualMachine {
         var wanted = CKVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE
         if initiallySet { wanted |= CKVM_DIRTY_LOG_INITIALLY_SET }
         guard supported & wanted == wanted else {
-            throw .invalidArgument("KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2 not supported (flags \(supported), wanted \(wanted))")
+            throw .invalidArgument("KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2 not supported by this KVM (flags \(supported), wanted \(wanted)): live migration's dirty logging needs Linux 5.8 or later")
         }
         try enableCapability(KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2, args: [wanted])
     }

@@ -7,9 +7,6 @@ public final class VirtualMachine: @unchecked Sendable {
     /// The VM descriptor (closed on deinit, after every vCPU that holds this VM has gone).
     public let fd: Int32
     let vcpuMmapSize: Int
-    /// Set by `enableDirtyRing`, before any vCPU exists (so before any other thread can read it): then KVM
-    /// logs dirty pages in per-vCPU rings instead of the slots' bitmaps.
-    public internal(set) var dirtyRings: DirtyRings?
 
     init(fd: Int32, vcpuMmapSize: Int) {
         self.fd = fd
@@ -73,12 +70,10 @@ public final class VirtualMachine: @unchecked Sendable {
         try ioctlSet(fd, CKVM_SET_USER_MEMORY_REGION, region, "KVM_SET_USER_MEMORY_REGION")
     }
 
-    /// KVM_CREATE_VCPU, then maps its `kvm_run` area (and its dirty ring, if enabled). Create the irqchip
-    /// first if you want one.
+    /// KVM_CREATE_VCPU, then maps its `kvm_run` area. Create the irqchip first if you want one.
     public func createVCPU(id: UInt32) throws(KVMError) -> VirtualCPU {
         let vcpufd = try ioctlValue(fd, CKVM_CREATE_VCPU, UInt(id), "KVM_CREATE_VCPU")
         do {
-            try dirtyRings?.map(vcpuFD: vcpufd)
             return try VirtualCPU(id: id, fd: vcpufd, vm: self)
         } catch {
             close(vcpufd)

@@ -239,7 +239,7 @@ final class OutgoingMigration: @unchecked Sendable {
         case let .success(p):
             let line = "migration to \(url) finished: total \(Int(p.elapsed_ms)) ms, downtime \(String(format: "%.1f", p.downtime_ms ?? 0)) ms, \(p.transferred_bytes) bytes, \(p.iteration) dirty passes"
             logger.info("\(line)")
-            logger.info("migration: dirty log (\(DirtyLogMechanism.selected)) collected \(collection.passes) times in \(String(format: "%.2f", collection.totalMs)) ms, longest \(String(format: "%.2f", collection.maxMs)) ms")
+            logger.info("migration: dirty log collected \(collection.passes) times in \(String(format: "%.2f", collection.totalMs)) ms, longest \(String(format: "%.2f", collection.maxMs)) ms")
             events.emit("vm", "migration-finished", [
                 "destination_url": url.description, "total_ms": String(Int(p.elapsed_ms)),
                 "downtime_ms": String(format: "%.1f", p.downtime_ms ?? 0), "transferred_bytes": String(p.transferred_bytes),

@@ -172,14 +172,6 @@ final class VcpuThread: @unchecked Sendable {
                 mmio.write(address, data: data)
             case .interrupted, .retry, .halt:
                 continue
-            case .dirtyRingFull:
-                // Harvest here rather than wait for the migration thread's next pass (up to a whole pass).
-                do {
-                    try vcpu.vm.dirtyRings?.reap()
-                } catch {
-                    onEvent(.failed(vcpu: vcpu.id, message: "dirty ring full, and harvesting it failed: \(error)"))
-                    return
-                }
             case .shutdown:
                 onEvent(.tripleFault(vcpu: vcpu.id))
                 return

@@ -83,7 +83,8 @@ public final class Vm: @unchecked Sendable {
             memory = try Vm.makeMemory(for: config)
         }
         kvmVM = try kvm.createVM()
-        try Vm.prepareDirtyLog(kvmVM)
+        // Migration reads the dirty log and re-protects the pages read as two steps (Vm+DirtyLog.swift).
+        try kvmVM.enableManualDirtyLogProtect()
         try kvmVM.setTSSAddress(GuestLayout.kvmTSSAddress)
         try kvmVM.setIdentityMapAddress(GuestLayout.kvmIdentityMapAddress)
         // In-kernel PIC + IOAPIC + LAPIC and PIT: interrupts and timers never leave the kernel.

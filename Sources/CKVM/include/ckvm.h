@@ -50,8 +50,6 @@ static const uint32_t CKVM_IOEVENTFD_FLAG_PIO = KVM_IOEVENTFD_FLAG_PIO;
 static const uint32_t CKVM_IOEVENTFD_FLAG_DEASSIGN = KVM_IOEVENTFD_FLAG_DEASSIGN;
 static const uint64_t CKVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE = KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE;
 static const uint64_t CKVM_DIRTY_LOG_INITIALLY_SET = KVM_DIRTY_LOG_INITIALLY_SET;
-static const uint32_t CKVM_DIRTY_GFN_F_DIRTY = KVM_DIRTY_GFN_F_DIRTY;
-static const uint32_t CKVM_DIRTY_GFN_F_RESET = KVM_DIRTY_GFN_F_RESET;
 
 /* ioctl request numbers (_IO/_IOR/_IOW/_IOWR macros are not imported). */
 /* system (/dev/kvm) */
@@ -76,7 +74,6 @@ static const unsigned long CKVM_SET_GSI_ROUTING = KVM_SET_GSI_ROUTING;
 static const unsigned long CKVM_GET_DIRTY_LOG = KVM_GET_DIRTY_LOG;
 static const unsigned long CKVM_CLEAR_DIRTY_LOG = KVM_CLEAR_DIRTY_LOG;
 static const unsigned long CKVM_ENABLE_CAP = KVM_ENABLE_CAP;
-static const unsigned long CKVM_RESET_DIRTY_RINGS = KVM_RESET_DIRTY_RINGS;
 static const unsigned long CKVM_GET_CLOCK = KVM_GET_CLOCK;
 static const unsigned long CKVM_SET_CLOCK = KVM_SET_CLOCK;
 static const unsigned long CKVM_GET_IRQCHIP = KVM_GET_IRQCHIP;
@@ -122,12 +119,6 @@ int ckvm_open_pty(char *name, size_t len);
 /* Atomic word operations for bitmaps shared between device threads and the migration thread. */
 static inline void ckvm_atomic_or_u64(uint64_t *p, uint64_t v) { __atomic_fetch_or(p, v, __ATOMIC_RELAXED); }
 static inline uint64_t ckvm_atomic_xchg_u64(uint64_t *p, uint64_t v) { return __atomic_exchange_n(p, v, __ATOMIC_ACQ_REL); }
-
-/* The flags word of a dirty-ring entry (struct kvm_dirty_gfn) is KVM's and ours in turn: load it with acquire
- * (slot and offset are read only after KVM's DIRTY flag is seen) and store RESET with release (KVM sees it only
- * after we have read them). Plain moves on x86, but the compiler must not reorder them. */
-static inline uint32_t ckvm_load_acquire_u32(const uint32_t *p) { return __atomic_load_n(p, __ATOMIC_ACQUIRE); }
-static inline void ckvm_store_release_u32(uint32_t *p, uint32_t v) { __atomic_store_n(p, v, __ATOMIC_RELEASE); }
 
 /* epoll: not in Swift's Glibc module, and struct epoll_event is packed on x86-64; these keep the
  * packed layout on the C side. Events are EPOLLIN/OUT/ERR/HUP bits (values below). */

@@ -77,7 +77,7 @@ migrate_checkguest() {
     wait "${pids[0]}" && echo "source VMM exited with status 0"
     migration_events
     # Where the downtime went (source's steps, destination's build).
-    grep -hoE 'migration downtime .*|migration: the VM was built .*' "$work/src.out" "$work/dst.out" || true
+    grep -hoE 'migration downtime .*|migration: the VM was finished .*' "$work/src.out" "$work/dst.out" || true
     wait_for "$work/dst.out" '^TICK' 10
     echo check >&4
     wait_for "$work/dst.out" '^CHECK ' 30

@@ -80,9 +80,12 @@ final class OutgoingMigration: @unchecked Sendable {
             client = session
             try session.start(flags: request.local ? .localMemory : [])
             try session.sendConfig(try Self.configJSON(vm.config))
-            // Local: no pre-copy, the RAM itself is handed over once the vCPUs are paused.
+            // Local: no pre-copy, the RAM itself is handed over while the guest runs (the destination maps it
+            // and builds its VM around it, but writes it only after its Ok).
             var lastDirty: [[UInt64]]?
-            if !request.local {
+            if request.local {
+                try LocalMigration.sendMemory(vm.memory, over: session)
+            } else {
                 try vm.setDirtyLogging(true)
                 logging = true
                 lastDirty = try precopy(session)
@@ -102,10 +105,8 @@ final class OutgoingMigration: @unchecked Sendable {
                 let final = try vm.takeDirtyLog()
                 let merged = zip(lastDirty, final).map { zip($0, $1).map { $0 | $1 } }
                 _ = try sendPass(session, dirty: merged)
-            } else {
-                try LocalMigration.sendMemory(vm.memory, over: session)
+                steps.mark("last memory")
             }
-            steps.mark("last memory")
             let sections = try vm.captureState().map {
                 StateSection(id: $0.id, type: $0.type, version: $0.version, payload: $0.payload)
             }
@@ -164,7 +165,7 @@ final class OutgoingMigration: @unchecked Sendable {
             }
             lastLog = now
             switch convergence.decide(pendingBytes: pending, bytesPerSecond: meter.bytesPerSecond, iteration: iteration,
-                                      elapsedSeconds: Self.milliseconds(now - started) / 1000) {
+                                      elapsedSeconds: Self.milliseconds(now - started) / 1000, previousBytes: lastPass.bytes) {
             case .converged:
                 return dirty
             case let .exhausted(why):

@@ -32,6 +32,24 @@ final class LiveMigrationTests: XCTestCase {
         report("UNIX", finished)
     }
 
+    /// A VM restored from the oldest snapshot fixture (made before virtio devices existed: its guest has
+    /// none, though its config names the default rng) migrates too: the destination, which built its VM
+    /// with the config's devices while memory arrived, finds no virtio sections and builds it again
+    /// without them.
+    func testAVMRestoredFromAPreVirtioSnapshotMigrates() throws {
+        let peers = try LivePeers()
+        let fixture = Paths.root.appendingPathComponent("snapshots/fixtures/v1").path
+        let source = try peers.vmm("source", ["--restore", "source_url=file://\(fixture),resume=true"])
+        try source.process.waitFor(#"^TICK "#, timeout: 10)
+        let (destination, finished) = try peers.migrate(source, into: try peers.vmm("destination", ["-v"]), to: peers.unixURL())
+        defer { destination.process.stop() }
+        let last = try XCTUnwrap(source.process.ticks.last)
+        XCTAssertEqual(Int(try destination.process.waitFor(#"^TICK (\d+) "#, timeout: 10)[1]), last + 1)
+        try destination.process.assertHealthy()
+        XCTAssertTrue(destination.process.allOutput.contains("no virtio devices"), destination.process.allOutput)
+        report("UNIX from a restored pre-virtio snapshot", finished)
+    }
+
     func testIdleGuestOverTCPLoopback() throws {
         let peers = try LivePeers()
         let source = try peers.source(cmdline: "workload=memcheck:32,counter")

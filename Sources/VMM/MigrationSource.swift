@@ -111,10 +111,8 @@ final class OutgoingMigration: @unchecked Sendable {
                 StateSection(id: $0.id, type: $0.type, version: $0.version, payload: $0.payload)
             }
             steps.mark("state capture")
-            try session.sendState(sections)
-            steps.mark("state sent")
-            try session.complete(paused: wasPaused)
-            steps.mark("destination built, Ok")
+            try session.finish(state: sections, paused: wasPaused)
+            steps.mark("state sent, destination finished its VM, Ok")
             let downtime = steps.totalMs
             logger.info("migration downtime \(String(format: "%.2f", downtime)) ms: \(steps)")
             update {

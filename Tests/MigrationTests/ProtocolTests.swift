@@ -38,8 +38,7 @@ final class ProtocolTests: XCTestCase {
         try dirtyPass.finish()
         XCTAssertEqual(dirtyPass.stats.zeroPages, 1)
         let state = [StateSection(id: "vcpu-0", type: "vcpu", version: 1, payload: Data([9, 9]))]
-        try client.sendState(state)
-        try client.complete(paused: true)
+        try client.finish(state: state, paused: true)
 
         XCTAssertEqual(thread.result(), .success(true), "CompletePaused keeps the VM paused")
         XCTAssertEqual(source.bytes(region: 0), destination.bytes(region: 0))
@@ -65,8 +64,7 @@ final class ProtocolTests: XCTestCase {
         try PageScanner.scan(source.regions[0], dirty: nil) { try pass.add($0) }
         try pass.finish()
         XCTAssertEqual(pass.stats.messages, 3)
-        try client.sendState([])
-        try client.complete(paused: false)
+        try client.finish(state: [], paused: false)
         XCTAssertEqual(thread.result(), .success(false))
         XCTAssertEqual(source.bytes(region: 0), destination.bytes(region: 0))
     }
@@ -165,11 +163,27 @@ final class ProtocolTests: XCTestCase {
         let client = MigrationClient(connection: a)
         try client.start()
         try client.sendConfig(Data("{}".utf8))
-        try client.sendState([])
-        XCTAssertThrowsError(try client.complete(paused: false)) {
+        XCTAssertThrowsError(try client.finish(state: [], paused: false)) {
             XCTAssertEqual($0 as? MigrationError, .refused(command: "Complete", reason: "the VM could not be started here: no KVM here"))
             XCTAssertEqual("\($0)", "the destination refused Complete: the VM could not be started here: no KVM here")
         }
         _ = thread.result()
+    }
+
+    /// State and Complete go out in one write: a refused State is what the source hears about, and the
+    /// Complete behind it is never carried out.
+    func testARefusedStateIsReportedAndItsCompleteIgnored() throws {
+        let (a, b) = connectionPair()
+        let sink = RecordingSink(ram: SyntheticRAM(layout))
+        sink.refuseState = "vcpu-0: version 9 is not supported"
+        let thread = ServerThread(MigrationServer(connection: b, sink: sink))
+        let client = MigrationClient(connection: a)
+        try client.start()
+        try client.sendConfig(Data("{}".utf8))
+        XCTAssertThrowsError(try client.finish(state: [], paused: false)) {
+            XCTAssertEqual($0 as? MigrationError, .refused(command: "State", reason: "the VM state was not accepted: vcpu-0: version 9 is not supported"))
+        }
+        guard case .failure? = thread.result() else { return XCTFail("the receive must fail") }
+        XCTAssertFalse(sink.completed)
     }
 }

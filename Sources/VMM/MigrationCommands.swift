@@ -109,7 +109,10 @@ extension Vmm {
                 return reply(.failure(VmmError(.internalError, ["The VM could not receive a migration", "the receive was cancelled"])))
             }
             do {
-                reply(.success(try build(config: config, origin: .incoming(ram: memory), replacingSource: true)))
+                // The vCPU threads too: they park before their first run, and cost nothing in the pause then.
+                let vm = try build(config: config, origin: .incoming(ram: memory), replacingSource: true)
+                startThreads(vm, paused: true)
+                reply(.success(vm))
             } catch {
                 reply(.failure(VmmError(.internalError, ["The VM could not receive a migration", "\(error)"])))
             }

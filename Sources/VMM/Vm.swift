@@ -139,16 +139,21 @@ public final class Vm: @unchecked Sendable {
 
     /// Puts every component's saved state in, the VM-wide state (irqchip, PIT, clock) before any vCPU's.
     /// Every component must be present: a saved state that lacks one would run a half-restored guest.
-    /// Only before `start`.
+    /// Only before `start`, or after `start(paused: true)` while it has never run.
     public func applyState(_ section: SavedSection) throws {
-        precondition(threads.isEmpty, "state is applied before the vCPU threads exist")
+        precondition(threads.isEmpty || isPaused, "state is applied to parked vCPUs only")
         for component in stateComponents(pausedClock: nil) {
             guard let saved = try section(component.id) else {
                 throw StateError(component: component.id, reason: "missing from the saved state")
             }
             try component.restore(saved.payload, version: saved.version)
         }
+        // The clock to resume with is the one just restored, not the one read when the threads started.
+        if isPaused { pausedClock = try? kvmVM.getClock() }
     }
+
+    /// Whether `start` was called (its vCPU threads exist).
+    var isStarted: Bool { !threads.isEmpty }
 
     /// Whether `ids` (the sections a migration brought) fit this VM's devices: an old source restored from
     /// a snapshot without virtio devices sends none of theirs, and then needs a VM built without them.

@@ -386,14 +386,21 @@ public final class Vmm: VmmCommandHandling, @unchecked Sendable {
                       replacingSource: replacingSource, logger: logger)
     }
 
-    /// Attaches the console to `vm` (the latest built) and starts its vCPUs; it becomes this VMM's VM.
+    /// Attaches the console to `vm` (the latest built) and starts its vCPUs unless they were started
+    /// already; it becomes this VMM's VM.
     func run(_ vm: Vm, paused: Bool) {
-        let gen = generation
         console?.attach(vm.serialInput)
-        let box = mailbox
-        vm.start(paused: paused, logger: logger) { event in box.post(.vcpu(event, generation: gen)) }
+        startThreads(vm, paused: paused)
         self.vm = vm
         state = paused ? .Paused : .Running
+    }
+
+    /// Starts the vCPU threads of `vm` (the latest built), once; `paused`: they park before their first run.
+    func startThreads(_ vm: Vm, paused: Bool) {
+        guard !vm.isStarted else { return }
+        let gen = generation
+        let box = mailbox
+        vm.start(paused: paused, logger: logger) { event in box.post(.vcpu(event, generation: gen)) }
     }
 
     private func reboot() -> Result<Void, VmmError> {

@@ -33,9 +33,15 @@ private final class Prebuild: @unchecked Sendable {
 
     /// Waits for the build and takes its VM.
     func take() throws -> Vm {
+        try waitUntilBuilt()
+        return try result.withLock { $0! }.get()
+    }
+
+    /// Waits for the build; throws its error.
+    func waitUntilBuilt() throws {
         done.wait()
         done.signal()
-        return try result.withLock { $0! }.get()
+        if case let .failure(error) = result.withLock({ $0! }) { throw error }
     }
 }
 
@@ -179,7 +185,10 @@ final class IncomingMigration: MigrationSink, @unchecked Sendable {
             throw StateError(component: "MemoryFd", reason: "the memory fds describe RAM \(sent) but the configuration's is \(expected)")
         }
         memory = try GuestMemory(mapping: fds, layout: layout, hugepages: config.memory.hugepages)
+        // The source pauses its guest as soon as this is answered: answer once the VM stands, so that the
+        // pause only pays for the state (a failed build is refused here, before any pause).
         startPrebuild()
+        try prebuild?.waitUntilBuilt()
     }
 
     /// Has the control loop build the VM now, around the RAM being filled (or the source's, mapped): KVM

@@ -78,7 +78,7 @@ final class ProtocolTests: XCTestCase {
         let source = SyntheticRAM(layout)
         let destination = SyntheticRAM(layout)
         for page in 0..<64 where page % 5 != 0 { source.fillCompressible(region: 0, page: page, seed: UInt64(page / 8)) }
-        for page in 0..<32 { source.fillRandom(region: 1, page: page) }
+        source.fillRandom(region: 1, page: 0, count: 32)
         destination.fill(region: 0, page: 5, seed: 99)
 
         let (a, b) = connectionPair()

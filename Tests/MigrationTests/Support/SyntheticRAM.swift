@@ -31,11 +31,16 @@ final class SyntheticRAM {
         for i in 0..<512 { words[i] = seed &+ UInt64(i % 16) | 1 }
     }
 
-    /// Fills a page with random words, which zstd cannot shrink.
-    func fillRandom(region: Int, page: Int) {
+    /// Fills `count` pages with a xorshift64 stream (the checkguest's kind of data), which zstd cannot shrink.
+    func fillRandom(region: Int, page: Int, count: Int = 1) {
         let words = (regions[region].host + page * 4096).assumingMemoryBound(to: UInt64.self)
-        var generator = SystemRandomNumberGenerator()
-        for i in 0..<512 { words[i] = generator.next() | 1 }
+        var state = UInt64(page + 1) &* 0x9E37_79B9_7F4A_7C15
+        for i in 0..<count * 512 {
+            state ^= state << 13
+            state ^= state >> 7
+            state ^= state << 17
+            words[i] = state
+        }
     }
 
     func zero(region: Int, page: Int) {

@@ -82,7 +82,7 @@ final class OutgoingMigration: @unchecked Sendable {
             // Made before Start, so that a context that cannot be allocated fails before the destination waits.
             let compression = request.compression == .zstd
                 ? try CompressionPipeline(level: request.compression_level ?? CompressionPipeline.defaultLevel) : nil
-            defer { compression.map(logCompression) }
+            defer { if let compression { logCompression(compression) } }
             try session.start(flags: request.local ? .localMemory : compression != nil ? .compressedMemory : [])
             try session.sendConfig(try Self.configJSON(vm.config))
             // Local: no pre-copy, the RAM itself is handed over once the vCPUs are paused.

@@ -27,6 +27,12 @@ public final class MigrationClient {
         try request(RequestHeader(.memory, length: UInt64(table.count)), table, pages: pages)
     }
 
+    /// One zstd `frame` holding the bytes of `ranges`, in order (Start must have announced compression).
+    public func sendCompressedMemory(_ ranges: [PageRange], frame: UnsafeRawBufferPointer) throws(MigrationError) {
+        let payload = CompressedMemoryTable.encode(ranges, frameLength: frame.count)
+        try request(RequestHeader(.memoryCompressed, length: UInt64(payload.count)), payload, pages: [frame])
+    }
+
     public func sendZero(_ ranges: [PageRange]) throws(MigrationError) {
         let table = RangeTable.encode(ranges)
         try request(RequestHeader(.memoryZero, length: UInt64(table.count)), table)

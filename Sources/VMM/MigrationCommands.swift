@@ -3,6 +3,7 @@ import Foundation
 import Memory
 import Migration
 import Synchronization
+import Zstd
 
 /// What migration workers tell the control loop, which alone builds, resumes and tears down VMs.
 enum MigrationMessage {
@@ -43,8 +44,12 @@ extension Vmm {
         } catch {
             return .failure(VmmError(.badRequest, [operation, "\(error)"]))
         }
+        if let why = request.compressionConflict { return .failure(VmmError(.badRequest, [operation, why])) }
         if request.local, let why = LocalMigration.refusal(url: url, memory: vm.memory) {
             return .failure(VmmError(.badRequest, [operation, why]))
+        }
+        if let level = request.compression_level, !Zstd.levels.contains(level) {
+            return .failure(VmmError(.badRequest, [operation, "compression_level \(level) is outside zstd's \(Zstd.levels.lowerBound)…\(Zstd.levels.upperBound)"]))
         }
         if request.connections > 1 {
             logger.notice("send-migration: connections=\(request.connections) requested; this VMM migrates over one connection")

@@ -68,6 +68,32 @@ final class LiveMigrationTests: XCTestCase {
         report("TCP", finished)
     }
 
+    /// Compression over TCP: the checkguest's pages are incompressible by design, so most batches go plain,
+    /// its image and tables compress; a guest that keeps writing needs dirty passes. Bad options are
+    /// refused up front with 400 and the VM keeps running.
+    func testCompressedMigrationOverTCPLoopback() throws {
+        let peers = try LivePeers()
+        let source = try peers.source(cmdline: "workload=memcheck:32,dirty:16:20,counter", extra: ["-v"])
+        try source.process.waitFor(#"^DIRTY .*\bbad=0\b"#, timeout: 20)
+        for (options, expected) in [(#""compression":"lz4""#, "unknown compression 'lz4'"),
+                                    (#""compression":"zstd","compression_level":99"#, "compression_level 99 is outside"),
+                                    (#""compression":"zstd","local":true"#, "compression is not supported with local")] {
+            let refused = try source.api.put("vm.send-migration", #"{"destination_url":"\#(peers.unixURL())",\#(options)}"#)
+            XCTAssertEqual(refused.status, 400, refused.body)
+            XCTAssertTrue(refused.body.contains(expected), refused.body)
+        }
+        let (destination, finished) = try peers.migrate(source, to: "tcp:127.0.0.1:\(try freePort())",
+                                                        options: #","compression":"zstd","downtime_ms":50"#)
+        defer { destination.process.stop() }
+        try destination.assertContinues(after: source)
+        try destination.process.waitFor(#"^DIRTY .*\bbad=0\b"#, timeout: 5)
+        XCTAssertEqual(source.events.first { $0["event"] as? String == "migration-started" }
+                           .flatMap { ($0["properties"] as? [String: String])?["compression"] }, "zstd")
+        // Its image and tables do compress: some frames went as MemoryCompressed.
+        try source.process.waitFor(#"migration compression: .* [1-9]\d* batches compressed"#, timeout: 1)
+        report("TCP, zstd, memcheck:32 + dirty:16:20", finished)
+    }
+
     /// 64 MiB rewritten at 200 MiB/s while migrating with a tight downtime target: pre-copy iterates on
     /// the dirty log, converges, and not one page is stale on the destination. (At 50 MiB/s a fast first
     /// pass could leave so little dirty that no iteration is needed, and the test would prove nothing.)

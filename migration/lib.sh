@@ -38,7 +38,7 @@ PY
 
 # migrate_checkguest: boots the checkguest (workload, memory, cpus) in a source VMM, migrates it over `url` to a
 # destination VMM (downtime, converge = true|false, timeout; local_memory = true: shared=on memory handed over as memfds,
-# default false), and checks it there: TICKs go on, `check` answers
+# default false; compression = none|zstd, default none), and checks it there: TICKs go on, `check` answers
 # CHECK ok, no workload reports a bad page. `src_exec`/`dst_exec` (arrays) prefix the VMM commands, e.g.
 # (ip netns exec NS). Exits non-zero on any failure, after showing why.
 # The dirty workload's rate on the source, one figure (MiB/s) per second since it started rewriting: the
@@ -49,7 +49,8 @@ source_dirty_rates() {
 }
 
 migrate_checkguest() {
-    local shared=
+    local shared= compress=
+    [ "${compression:-none}" = none ] || compress=",\"compression\":\"$compression\""
     [ "${local_memory:-false}" = true ] && shared=,shared=on
     mkfifo "$work/src.in" "$work/dst.in"
     "${src_exec[@]}" "$vmm" -v --kernel "$guest" --cpus "boot=$cpus" --memory "size=$memory$shared" --serial tty --console off \
@@ -70,7 +71,7 @@ migrate_checkguest() {
         sleep 0.05
     done
     echo "send-migration: $(rest "$work/src.api" vm.send-migration \
-        "{\"destination_url\":\"$url\",\"downtime_ms\":$downtime,\"timeout_s\":$timeout,\"auto_converge\":$converge,\"local\":${local_memory:-false}}")"
+        "{\"destination_url\":\"$url\",\"downtime_ms\":$downtime,\"timeout_s\":$timeout,\"auto_converge\":$converge,\"local\":${local_memory:-false}$compress}")"
     wait "$receiver" || true
     echo "receive-migration: $(cat "$work/receive.reply")"
     if ! grep -q ' 204$' "$work/receive.reply"; then
@@ -86,7 +87,7 @@ migrate_checkguest() {
     wait "${pids[0]}" && echo "source VMM exited with status 0"
     migration_events
     # Where the downtime went (source's steps, destination's build).
-    grep -hoE 'migration downtime .*|migration: dirty log .*|migration: the VM was built .*' "$work/src.out" "$work/dst.out" || true
+    grep -hoE 'migration downtime .*|migration: dirty log .*|migration: the VM was finished .*|migration compression: .*' "$work/src.out" "$work/dst.out" || true
     source_dirty_rates
     wait_for "$work/dst.out" '^TICK' 10
     echo check >&4

@@ -10,18 +10,19 @@
 #     -d MS              downtime_ms (default 300)
 #     -a on|off          auto_converge (default on)   -t S   timeout_s (default 3600; timeout_strategy Cancel)
 #     -l                 local migration (unix only): shared=on memory, handed over as memfds instead of copied
+#     -z                 compress guest pages with zstd (send-migration compression=zstd; not with -l)
 # Needs /dev/kvm, curl and the checkguest (make -C Tests/Guest). SCRATCH picks the build dir (.build).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . migration/lib.sh
 
 transport=${1:-unix}; shift || true
-config=release binary= workload=memcheck:32,counter memory=256M cpus=2 downtime=300 converge=on timeout=3600 local_memory=false
-while getopts "c:b:w:m:p:d:a:t:l" opt; do
+config=release binary= workload=memcheck:32,counter memory=256M cpus=2 downtime=300 converge=on timeout=3600 local_memory=false compression=none
+while getopts "c:b:w:m:p:d:a:t:lz" opt; do
     case $opt in
         c) config=$OPTARG ;; b) binary=$OPTARG ;; w) workload=$OPTARG ;; m) memory=$OPTARG ;; p) cpus=$OPTARG ;;
-        d) downtime=$OPTARG ;; a) converge=$OPTARG ;; t) timeout=$OPTARG ;; l) local_memory=true ;;
-        *) sed -n '2,13p' "$0"; exit 2 ;;
+        d) downtime=$OPTARG ;; a) converge=$OPTARG ;; t) timeout=$OPTARG ;; l) local_memory=true ;; z) compression=zstd ;;
+        *) sed -n '2,14p' "$0"; exit 2 ;;
     esac
 done
 [ "$local_memory" = false ] || [ "$transport" = unix ] || { echo "-l (local migration) needs the unix transport" >&2; exit 2; }

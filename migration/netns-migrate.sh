@@ -10,17 +10,18 @@
 #     -m SIZE            guest memory (default 256M)      -p N   vCPUs (default 2)
 #     -d MS              downtime_ms (default 300)        -a on|off   auto_converge (default on)
 #     -t S               timeout_s (default 3600)         -l RATE     shape the link with tc, e.g. 1gbit
+#     -z                 compress guest pages with zstd (send-migration compression=zstd)
 # Needs /dev/kvm, ip (iproute2), curl, and tc for -l.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . migration/lib.sh
 
-config=release binary= workload=memcheck:64,counter memory=256M cpus=2 downtime=300 converge=on timeout=3600 rate=
-while getopts "c:b:w:m:p:d:a:t:l:" opt; do
+config=release binary= workload=memcheck:64,counter memory=256M cpus=2 downtime=300 converge=on timeout=3600 rate= compression=none
+while getopts "c:b:w:m:p:d:a:t:l:z" opt; do
     case $opt in
         c) config=$OPTARG ;; b) binary=$OPTARG ;; w) workload=$OPTARG ;; m) memory=$OPTARG ;; p) cpus=$OPTARG ;;
-        d) downtime=$OPTARG ;; a) converge=$OPTARG ;; t) timeout=$OPTARG ;; l) rate=$OPTARG ;;
-        *) sed -n '2,14p' "$0"; exit 2 ;;
+        d) downtime=$OPTARG ;; a) converge=$OPTARG ;; t) timeout=$OPTARG ;; l) rate=$OPTARG ;; z) compression=zstd ;;
+        *) sed -n '2,15p' "$0"; exit 2 ;;
     esac
 done
 case $converge in on) converge=true ;; off) converge=false ;; *) echo "-a takes on or off" >&2; exit 2 ;; esac

@@ -1,6 +1,12 @@
-/// When pre-copy stops iterating (CH's rule): the estimated downtime — the bytes still dirty over the
+/// When pre-copy stops iterating. CH's rule: the estimated downtime — the bytes still dirty over the
 /// measured bandwidth — is within `downtime_ms`. If that never happens within the iteration or time
 /// budget, the migration is out of budget and `timeout_strategy` decides (Cancel or go ahead anyway).
+///
+/// Beyond CH (and QEMU), the target is a ceiling, not the aim: once within it, another pass is sent as long
+/// as the previous one at least halved what is left and what is left is still worth more than
+/// `shortestPassMs` of link time. A pass of P bytes lets the guest dirty only what it writes in P/bandwidth,
+/// so the rest shrinks geometrically while the guest writes slower than the link, and the pause carries
+/// the last crumbs instead of up to `downtime_ms` worth of pages.
 public struct Convergence: Sendable, Equatable {
     public enum Decision: Sendable, Equatable {
         /// Send another pass of dirty pages.
@@ -14,6 +20,8 @@ public struct Convergence: Sendable, Equatable {
     public let downtimeLimitMs: UInt64
     public let maxIterations: Int
     public let timeoutSeconds: UInt64
+    /// Below this estimate another pass is not worth its fixed costs (dirty-log read, round trips).
+    public static let shortestPassMs = 1.0
 
     public init(downtimeLimitMs: UInt64, maxIterations: Int, timeoutSeconds: UInt64) {
         self.downtimeLimitMs = downtimeLimitMs
@@ -28,10 +36,16 @@ public struct Convergence: Sendable, Equatable {
         return Double(pendingBytes) / bytesPerSecond * 1000
     }
 
-    /// `iteration` counts the dirty passes sent so far; `elapsedSeconds` runs from the migration's start.
-    public func decide(pendingBytes: UInt64, bytesPerSecond: Double, iteration: Int, elapsedSeconds: Double) -> Decision {
+    /// `iteration` counts the dirty passes sent so far; `elapsedSeconds` runs from the migration's start;
+    /// `previousBytes`: what the previous pass had to send (nil: no previous pass to compare with).
+    public func decide(pendingBytes: UInt64, bytesPerSecond: Double, iteration: Int, elapsedSeconds: Double,
+                       previousBytes: UInt64? = nil) -> Decision {
         let estimate = Self.estimatedDowntimeMs(pendingBytes: pendingBytes, bytesPerSecond: bytesPerSecond)
-        if estimate <= Double(downtimeLimitMs) { return .converged }
+        let inBudget = iteration < maxIterations && elapsedSeconds < Double(timeoutSeconds)
+        if estimate <= Double(downtimeLimitMs) {
+            let shrinking = previousBytes.map { pendingBytes <= $0 / 2 } ?? false
+            return inBudget && shrinking && estimate > Self.shortestPassMs ? .iterate : .converged
+        }
         let why = "estimated downtime \(Int(min(estimate, 1e12))) ms is still above downtime_ms=\(downtimeLimitMs)"
         if iteration >= maxIterations { return .exhausted("\(why) after \(iteration) memory iterations") }
         if elapsedSeconds >= Double(timeoutSeconds) { return .exhausted("\(why) when timeout_s=\(timeoutSeconds) expired") }

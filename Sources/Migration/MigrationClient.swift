@@ -27,6 +27,12 @@ public final class MigrationClient {
         try request(RequestHeader(.memory, length: UInt64(table.count)), table, pages: pages)
     }
 
+    /// One zstd `frame` holding the bytes of `ranges`, in order (Start must have announced compression).
+    public func sendCompressedMemory(_ ranges: [PageRange], frame: UnsafeRawBufferPointer) throws(MigrationError) {
+        let payload = CompressedMemoryTable.encode(ranges, frameLength: frame.count)
+        try request(RequestHeader(.memoryCompressed, length: UInt64(payload.count)), payload, pages: [frame])
+    }
+
     public func sendZero(_ ranges: [PageRange]) throws(MigrationError) {
         let table = RangeTable.encode(ranges)
         try request(RequestHeader(.memoryZero, length: UInt64(table.count)), table)
@@ -44,14 +50,24 @@ public final class MigrationClient {
         try awaitResponse(header.command)
     }
 
-    public func sendState(_ sections: [StateSection]) throws(MigrationError) {
+    /// Sends the state and asks the destination to start the VM (or keep it paused): both messages in one
+    /// write, then both answers, so that the pause does not wait for a round trip in between. The Ok for
+    /// Complete means the VM now lives there; a refused State is reported as such (the destination stops
+    /// reading after an error, so its Complete is never acted on).
+    public func finish(state sections: [StateSection], paused: Bool) throws(MigrationError) {
         let payload = try StatePayload.encode(sections)
-        try request(RequestHeader(.state, length: UInt64(payload.count)), payload)
-    }
-
-    /// Asks the destination to start the VM (or keep it paused); its Ok means the VM now lives there.
-    public func complete(paused: Bool) throws(MigrationError) {
-        try request(RequestHeader(paused ? .completePaused : .complete, length: 0), [])
+        let state = RequestHeader(.state, length: UInt64(payload.count))
+        let complete = RequestHeader(paused ? .completePaused : .complete, length: 0)
+        do throws(MigrationError) {
+            try connection.write(state.bytes + payload + complete.bytes, during: "sending \(state.command)")
+        } catch {
+            // A destination that refused the state and hung up may still have said why.
+            try awaitResponse(state.command)
+            throw error
+        }
+        bytesSent += UInt64(2 * RequestHeader.size + payload.count)
+        try awaitResponse(state.command)
+        try awaitResponse(complete.command)
     }
 
     /// Tells the destination to discard what it received. Best effort: the connection may be gone.

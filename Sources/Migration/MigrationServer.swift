@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import Zstd
 
 /// What the destination does with a migration stream: where RAM goes, and how the VM is built.
 public protocol MigrationSink: AnyObject {
@@ -18,8 +19,9 @@ public protocol MigrationSink: AnyObject {
 /// The destination's side of the protocol: a state machine that checks every message before acting on
 /// it. Any violation is answered with an Error response naming it, then the connection is dropped.
 ///
-/// Order: Start → Config → (Memory | MemoryZero)* → State → Complete | CompletePaused; Abandon at any
-/// point. Memory is read straight into guest RAM after its ranges were checked against the layout. A
+/// Order: Start → Config → (Memory | MemoryZero | MemoryCompressed)* → State → Complete | CompletePaused; Abandon at any
+/// point. Memory is read straight into guest RAM after its ranges were checked against the layout (and
+/// MemoryCompressed decompressed straight into it, when Start announced compression). A
 /// local migration (announced in Start) has exactly one MemoryFd instead of the memory messages.
 public final class MigrationServer {
     private let connection: Connection
@@ -29,6 +31,12 @@ public final class MigrationServer {
     /// Start announced a local migration: RAM comes as memory fds, once, and never as pages.
     private var local = false
     private var adoptedMemory = false
+    /// Start announced compression: MemoryCompressed is allowed.
+    private var compressed = false
+    /// Made at the first MemoryCompressed, reused for the rest.
+    private var decompressor: ZstdDecompressor?
+    /// Holds one MemoryCompressed frame while it is decompressed into guest RAM; grows to the largest frame.
+    private var frame: UnsafeMutableRawBufferPointer?
     /// Every byte read so far.
     public private(set) var bytesReceived: UInt64 = 0
     /// Called after each message that moved the migration on (for progress reporting).
@@ -39,6 +47,8 @@ public final class MigrationServer {
         self.sink = sink
     }
 
+    deinit { frame?.deallocate() }
+
     /// Runs the protocol to its end. Returns whether the source asked for the VM to stay paused; the
     /// VM must only be resumed by the caller after this returns (the Ok for Complete was delivered).
     public func run() throws(MigrationError) -> Bool {
@@ -47,7 +57,9 @@ public final class MigrationServer {
             guard first.command == .start else {
                 throw MigrationError.protocolViolation("the first message must be Start, got \(first.command)")
             }
-            local = try StartMessage.check(version: first.version, payload: try readPayload(first)).contains(.localMemory)
+            let flags = try StartMessage.check(version: first.version, payload: try readPayload(first))
+            local = flags.contains(.localMemory)
+            compressed = flags.contains(.compressedMemory)
             try respondOk()
             while true {
                 let header = try readHeader()
@@ -69,20 +81,14 @@ public final class MigrationServer {
             guard regions == nil else { throw .protocolViolation("Config may only be sent once") }
             let json = try readPayload(header)
             regions = try sinkCall("the VM configuration was not accepted") { try sink.configure(Data(json), local: local) }
+        case .memoryCompressed:
+            guard compressed else {
+                throw .protocolViolation("MemoryCompressed in a migration whose Start did not announce compressed memory")
+            }
+            let (ranges, frameLength) = try CompressedMemoryTable.decode(try readPayload(header))
+            try receiveCompressed(into: try memoryTargets(header.command, ranges), frameLength: frameLength)
         case .memory, .memoryZero:
-            guard !local else {
-                throw .protocolViolation("\(header.command) in a local migration: Start announced the RAM as memory fds")
-            }
-            guard let regions, !haveState else {
-                throw .protocolViolation("\(header.command) is only allowed between Config and State")
-            }
-            let ranges = try RangeTable.decode(try readPayload(header))
-            let targets = try ranges.map { (range) throws(MigrationError) in
-                guard let bytes = regions.hostBytes(for: range) else {
-                    throw .protocolViolation("\(header.command) range 0x\(String(range.gpa, radix: 16))+0x\(String(range.length, radix: 16)) is not inside this VM's RAM")
-                }
-                return bytes
-            }
+            let targets = try memoryTargets(header.command, try RangeTable.decode(try readPayload(header)))
             for target in targets {
                 if header.command == .memory {
                     try connection.read(into: target, during: "receiving guest memory")
@@ -116,6 +122,42 @@ public final class MigrationServer {
         }
         try respondOk()
         return nil
+    }
+
+    /// Where `ranges` of a memory message are in guest RAM, once the message is allowed here and every range
+    /// lies inside one RAM region.
+    private func memoryTargets(_ command: Command, _ ranges: [PageRange]) throws(MigrationError) -> [UnsafeMutableRawBufferPointer] {
+        guard !local else {
+            throw .protocolViolation("\(command) in a local migration: Start announced the RAM as memory fds")
+        }
+        guard let regions, !haveState else {
+            throw .protocolViolation("\(command) is only allowed between Config and State")
+        }
+        return try ranges.map { (range) throws(MigrationError) in
+            guard let bytes = regions.hostBytes(for: range) else {
+                throw .protocolViolation("\(command) range 0x\(String(range.gpa, radix: 16))+0x\(String(range.length, radix: 16)) is not inside this VM's RAM")
+            }
+            return bytes
+        }
+    }
+
+    /// Reads one zstd frame and decompresses it straight into `targets`; a frame that is corrupt or does not
+    /// fill them exactly is refused (the pages it did write are discarded with the rest of the VM).
+    private func receiveCompressed(into targets: [UnsafeMutableRawBufferPointer], frameLength: Int) throws(MigrationError) {
+        if (frame?.count ?? 0) < frameLength {
+            frame?.deallocate()
+            frame = .allocate(byteCount: frameLength, alignment: 64)
+        }
+        let buffer = UnsafeMutableRawBufferPointer(rebasing: frame![0..<frameLength])
+        try connection.read(into: buffer, during: "receiving compressed guest memory")
+        bytesReceived += UInt64(frameLength)
+        if decompressor == nil {
+            do { decompressor = try ZstdDecompressor() } catch { throw .failed("\(error)") }
+        }
+        if let problem = decompressor!.decompress(UnsafeRawBufferPointer(buffer), into: targets) {
+            let pages = targets.reduce(0) { $0 + $1.count }
+            throw .protocolViolation("MemoryCompressed frame of \(frameLength) bytes for \(pages) bytes of pages: \(problem)")
+        }
     }
 
     /// Receives the memory fds and hands them to the sink, once their table is well-formed and there is

@@ -1,3 +1,4 @@
+import Zstd
 #if canImport(Glibc)
 import Glibc
 #endif

@@ -1,4 +1,4 @@
-import CZstd
+import Zstd
 
 /// How memory pages are stored.
 public enum MemoryCompression: Sendable, Equatable, CustomStringConvertible {
@@ -18,56 +18,9 @@ public enum MemoryCompression: Sendable, Equatable, CustomStringConvertible {
     }
 
     func validate() throws {
-        if case let .zstd(level) = self, level < ZSTD_minCLevel() || level > ZSTD_maxCLevel() {
+        if case let .zstd(level) = self, !Zstd.levels.contains(level) {
             throw SnapshotError.invalidArgument(
-                "zstd level \(level) is outside \(ZSTD_minCLevel())…\(ZSTD_maxCLevel())")
+                "zstd level \(level) is outside \(Zstd.levels.lowerBound)…\(Zstd.levels.upperBound)")
         }
-    }
-}
-
-/// A zstd compression context owned by one thread (contexts are reused across chunks: allocating one per
-/// chunk would cost more than compressing a mostly-zero chunk).
-final class ZstdCompressor {
-    private let context: OpaquePointer
-
-    init() throws {
-        guard let context = ZSTD_createCCtx() else {
-            throw SnapshotError.invalidArgument("zstd: cannot allocate a compression context")
-        }
-        self.context = context
-    }
-
-    deinit { ZSTD_freeCCtx(context) }
-
-    /// Compresses `source` into at most `capacity` bytes; nil if it does not fit (the caller stores raw).
-    func compress(_ source: UnsafeRawPointer, count: Int, into destination: UnsafeMutableRawPointer,
-                  capacity: Int, level: Int32) -> Int? {
-        guard capacity > 0 else { return nil }
-        let n = ZSTD_compressCCtx(context, destination, capacity, source, count, level)
-        return ZSTD_isError(n) != 0 ? nil : n
-    }
-}
-
-/// A zstd decompression context owned by one restore thread.
-final class ZstdDecompressor {
-    private let context: OpaquePointer
-
-    init() throws {
-        guard let context = ZSTD_createDCtx() else {
-            throw SnapshotError.invalidArgument("zstd: cannot allocate a decompression context")
-        }
-        self.context = context
-    }
-
-    deinit { ZSTD_freeDCtx(context) }
-
-    /// Decompresses one frame straight into `destination`, which must receive exactly `count` bytes.
-    /// Returns nil on success, or what zstd says is wrong.
-    func decompress(_ source: UnsafeRawPointer, count sourceCount: Int, into destination: UnsafeMutableRawPointer,
-                    count: Int) -> String? {
-        let n = ZSTD_decompressDCtx(context, destination, count, source, sourceCount)
-        if ZSTD_isError(n) != 0 { return "zstd: " + String(cString: ZSTD_getErrorName(n)) }
-        if n != count { return "zstd frame holds \(n) bytes, expected \(count)" }
-        return nil
     }
 }

@@ -1,15 +1,20 @@
 import Config
 import Foundation
+import Memory
 import Migration
 import Synchronization
+import Zstd
 
 /// What migration workers tell the control loop, which alone builds, resumes and tears down VMs.
 enum MigrationMessage {
     /// The outgoing migration ended; on success the VM now runs on the destination.
     case sent(OutgoingMigration, Result<MigrationProgress, MigrationError>)
-    /// An incoming migration has everything: build the VM, paused, and answer (nil: built).
-    case arrived(IncomingMigration, MigrationArrival, reply: @Sendable (VmmError?) -> Void)
-    /// The incoming migration ended: resume the VM (false: the source asked to keep it paused) or discard it.
+    /// An incoming migration knows the config and has the RAM: build the VM (without state, not started).
+    case prepare(IncomingMigration, VmConfig, GuestMemory, reply: @Sendable (Result<Vm, VmmError>) -> Void)
+    /// An incoming migration has everything: finish the VM (state in, paused), and answer with it.
+    case arrived(IncomingMigration, MigrationArrival, reply: @Sendable (Result<Vm, VmmError>) -> Void)
+    /// The incoming migration ended: the worker has resumed the VM (false: the source asked to keep it
+    /// paused), or it failed and the VM is discarded.
     case received(IncomingMigration, Result<Bool, MigrationError>)
 }
 
@@ -39,8 +44,12 @@ extension Vmm {
         } catch {
             return .failure(VmmError(.badRequest, [operation, "\(error)"]))
         }
+        if let why = request.compressionConflict { return .failure(VmmError(.badRequest, [operation, why])) }
         if request.local, let why = LocalMigration.refusal(url: url, memory: vm.memory) {
             return .failure(VmmError(.badRequest, [operation, why]))
+        }
+        if let level = request.compression_level, !Zstd.levels.contains(level) {
+            return .failure(VmmError(.badRequest, [operation, "compression_level \(level) is outside zstd's \(Zstd.levels.lowerBound)…\(Zstd.levels.upperBound)"]))
         }
         if request.connections > 1 {
             logger.notice("send-migration: connections=\(request.connections) requested; this VMM migrates over one connection")
@@ -72,16 +81,17 @@ extension Vmm {
             return reply(.failure(VmmError(.internalError, [operation, "\(error)"])))
         }
         let box = mailbox
-        let worker = IncomingMigration(listener: listener, kvm: kvm, logger: logger, store: migrationProgressStore,
+        let worker = IncomingMigration(listener: listener, kvm: kvm, logger: logger, events: events, store: migrationProgressStore,
+            prepare: { worker, config, memory, reply in box.post(.migration(.prepare(worker, config, memory, reply: reply))) },
             build: { worker, arrival in
-                let answer = Mutex<VmmError?>(nil)
+                let answer = Mutex<Result<Vm, VmmError>?>(nil)
                 let done = DispatchSemaphore(value: 0)
-                box.post(.migration(.arrived(worker, arrival, reply: { error in
-                    answer.withLock { $0 = error }
+                box.post(.migration(.arrived(worker, arrival, reply: { result in
+                    answer.withLock { $0 = result }
                     done.signal()
                 })))
                 done.wait()
-                return answer.withLock { $0 }
+                return answer.withLock { $0! }
             },
             onEnd: { worker, result in box.post(.migration(.received(worker, result))) })
         migrations.incoming = worker
@@ -99,17 +109,36 @@ extension Vmm {
             teardown()
             state = .Shutdown
             exitCode = 0
-        case let .arrived(worker, arrival, reply):
+        case let .prepare(worker, config, memory, reply):
             guard migrations.incoming === worker, vm == nil else {
-                return reply(VmmError(.internalError, ["The VM could not receive a migration", "the receive was cancelled"]))
+                return reply(.failure(VmmError(.internalError, ["The VM could not receive a migration", "the receive was cancelled"])))
             }
             do {
-                try launch(config: arrival.config, origin: arrival.origin, paused: true, replacingSource: true)
+                // The vCPU threads too: they park before their first run, and cost nothing in the pause then.
+                let vm = try build(config: config, origin: .incoming(ram: memory), replacingSource: true)
+                startThreads(vm, paused: true)
+                reply(.success(vm))
+            } catch {
+                reply(.failure(VmmError(.internalError, ["The VM could not receive a migration", "\(error)"])))
+            }
+        case let .arrived(worker, arrival, reply):
+            guard migrations.incoming === worker, vm == nil else {
+                return reply(.failure(VmmError(.internalError, ["The VM could not receive a migration", "the receive was cancelled"])))
+            }
+            do {
+                let built: Vm
+                if let prebuilt = arrival.prebuilt, prebuilt.hasDevices(for: Set(arrival.sections.keys)) {
+                    try prebuilt.applyState(arrival.section)
+                    built = prebuilt
+                } else {
+                    built = try build(config: arrival.config, origin: arrival.origin, replacingSource: true)
+                }
+                run(built, paused: true)
                 config = arrival.config
-                reply(nil)
+                reply(.success(built))
             } catch {
                 state = .Created
-                reply(VmmError(.internalError, ["The VM could not receive a migration", "\(error)"]))
+                reply(.failure(VmmError(.internalError, ["The VM could not receive a migration", "\(error)"])))
             }
         case let .received(worker, result):
             guard migrations.incoming === worker else { return }
@@ -118,10 +147,7 @@ extension Vmm {
             migrations.incomingReply = nil
             switch result {
             case let .success(keepPaused):
-                if !keepPaused, let vm {
-                    vm.resume()
-                    state = .Running
-                }
+                if !keepPaused, vm != nil { state = .Running }
                 answer?(.success(.none))
             case let .failure(error):
                 if vm != nil { teardown() }

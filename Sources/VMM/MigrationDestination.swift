@@ -6,15 +6,42 @@ import Memory
 import Migration
 import Synchronization
 
-/// What an incoming migration hands to the control loop: everything needed to build the VM.
+/// What an incoming migration hands to the control loop: everything needed to finish the VM.
 struct MigrationArrival: @unchecked Sendable {
     let config: VmConfig
     let memory: GuestMemory
     let sections: [String: StateSection]
+    /// The VM built while memory arrived (nil when that build failed or never started).
+    let prebuilt: Vm?
+
+    var section: Vm.SavedSection { { id in sections[id].map { ($0.version, $0.payload) } } }
 
     /// The restore origin: RAM is already filled, sections come from the stream.
-    var origin: Vm.Origin {
-        .restore(ram: memory, section: { id in sections[id].map { ($0.version, $0.payload) } })
+    var origin: Vm.Origin { .restore(ram: memory, section: section) }
+}
+
+/// The VM a destination builds as soon as it knows the config and has the RAM, on the control loop,
+/// while memory keeps arriving: `complete` then only applies the state. Filled once, by the control loop.
+private final class Prebuild: @unchecked Sendable {
+    private let result = Mutex<Result<Vm, VmmError>?>(nil)
+    private let done = DispatchSemaphore(value: 0)
+
+    func finish(_ outcome: Result<Vm, VmmError>) {
+        result.withLock { $0 = outcome }
+        done.signal()
+    }
+
+    /// Waits for the build and takes its VM.
+    func take() throws -> Vm {
+        try waitUntilBuilt()
+        return try result.withLock { $0! }.get()
+    }
+
+    /// Waits for the build; throws its error.
+    func waitUntilBuilt() throws {
+        done.wait()
+        done.signal()
+        if case let .failure(error) = result.withLock({ $0! }) { throw error }
     }
 }
 
@@ -29,9 +56,12 @@ final class IncomingMigration: MigrationSink, @unchecked Sendable {
     private let kvm: KVM
     private let logger: Logger
     private let store: MigrationProgressStore
-    /// Asks the control loop to build the VM; returns its error, if any.
-    private let build: @Sendable (IncomingMigration, MigrationArrival) -> VmmError?
+    /// Asks the control loop to build a VM, paused and without state, around RAM that is still arriving.
+    private let prepare: @Sendable (IncomingMigration, VmConfig, GuestMemory, @escaping @Sendable (Result<Vm, VmmError>) -> Void) -> Void
+    /// Asks the control loop to finish the VM (state in, vCPU threads started, paused).
+    private let build: @Sendable (IncomingMigration, MigrationArrival) -> Result<Vm, VmmError>
     private let onEnd: @Sendable (IncomingMigration, Result<Bool, MigrationError>) -> Void
+    private let events: EventMonitor
     private let cancelReason = Mutex<String?>(nil)
     private let connection = Mutex<Connection?>(nil)
     /// Worker thread only.
@@ -39,15 +69,21 @@ final class IncomingMigration: MigrationSink, @unchecked Sendable {
     private var config: VmConfig?
     private var memory: GuestMemory?
     private var sections: [String: StateSection] = [:]
+    private var prebuild: Prebuild?
+    /// The finished VM, paused until the source has its Ok.
+    private var arrived: Vm?
     private let started = ContinuousClock.now
 
-    init(listener: Listener, kvm: KVM, logger: Logger, store: MigrationProgressStore,
-         build: @escaping @Sendable (IncomingMigration, MigrationArrival) -> VmmError?,
+    init(listener: Listener, kvm: KVM, logger: Logger, events: EventMonitor, store: MigrationProgressStore,
+         prepare: @escaping @Sendable (IncomingMigration, VmConfig, GuestMemory, @escaping @Sendable (Result<Vm, VmmError>) -> Void) -> Void,
+         build: @escaping @Sendable (IncomingMigration, MigrationArrival) -> Result<Vm, VmmError>,
          onEnd: @escaping @Sendable (IncomingMigration, Result<Bool, MigrationError>) -> Void) {
         self.listener = listener
         self.kvm = kvm
         self.logger = logger
+        self.events = events
         self.store = store
+        self.prepare = prepare
         self.build = build
         self.onEnd = onEnd
         progress = MigrationProgress(role: .destination, phase: .connecting, url: listener.url.description)
@@ -79,16 +115,27 @@ final class IncomingMigration: MigrationSink, @unchecked Sendable {
             let server = MigrationServer(connection: link, sink: self)
             server.onMessage = { [unowned self] _, bytes in self.update { $0.transferred_bytes = bytes } }
             let paused = try server.run()
+            // The source has its Ok and lets go of the guest: run it here at once (the control loop, told
+            // below, only records the new state; no request can touch the VM while a receive is on).
+            let okAt = ContinuousClock.now
+            if !paused { arrived?.resume() }
+            let resumeMs = OutgoingMigration.milliseconds(ContinuousClock.now - okAt)
             update {
                 $0.phase = .completed
                 $0.transferred_bytes = server.bytesReceived
             }
-            logger.info("migration received on \(listener.url): \(server.bytesReceived) bytes in \(Int(progress.elapsed_ms)) ms")
+            logger.info("migration received on \(listener.url): \(server.bytesReceived) bytes in \(Int(progress.elapsed_ms)) ms; resumed \(String(format: "%.2f", resumeMs)) ms after the Ok")
+            events.emit("vm", "migration-received", [
+                "receiver_url": listener.url.description, "total_ms": String(Int(progress.elapsed_ms)),
+                "transferred_bytes": String(server.bytesReceived), "paused": String(paused),
+                "resumed_after_ok_ms": String(format: "%.3f", resumeMs),
+            ])
             result = .success(paused)
         } catch {
             let failure = cancelReason.withLock { $0 }.map { MigrationError.cancelled($0) }
                 ?? (error as? MigrationError) ?? .failed("\(error)")
             logger.error("receiving a migration on \(listener.url) failed: \(failure)")
+            events.emit("vm", "migration-failed", ["receiver_url": listener.url.description, "error": failure.description])
             update {
                 $0.phase = .failed
                 $0.error = failure.description
@@ -98,6 +145,8 @@ final class IncomingMigration: MigrationSink, @unchecked Sendable {
         // Drop the RAM we hold before reporting: a failed receive must not keep hundreds of MiB mapped.
         memory = nil
         sections = [:]
+        prebuild = nil
+        arrived = nil
         onEnd(self, result)
     }
 
@@ -121,6 +170,7 @@ final class IncomingMigration: MigrationSink, @unchecked Sendable {
         }
         let ram = try Vm.makeMemory(for: received)
         memory = ram
+        startPrebuild()
         return ram.regions.map { MigrationRegion(guestBase: $0.guestBase, size: $0.size, host: $0.host) }
     }
 
@@ -135,6 +185,19 @@ final class IncomingMigration: MigrationSink, @unchecked Sendable {
             throw StateError(component: "MemoryFd", reason: "the memory fds describe RAM \(sent) but the configuration's is \(expected)")
         }
         memory = try GuestMemory(mapping: fds, layout: layout, hugepages: config.memory.hugepages)
+        // The source pauses its guest as soon as this is answered: answer once the VM stands, so that the
+        // pause only pays for the state (a failed build is refused here, before any pause).
+        startPrebuild()
+        try prebuild?.waitUntilBuilt()
+    }
+
+    /// Has the control loop build the VM now, around the RAM being filled (or the source's, mapped): KVM
+    /// only maps it, and nothing writes it before the state is applied after the source's pause.
+    private func startPrebuild() {
+        guard let config, let memory else { return }
+        let pending = Prebuild()
+        prebuild = pending
+        prepare(self, config, memory) { pending.finish($0) }
     }
 
     func receivedState(_ sections: [StateSection]) throws {
@@ -145,8 +208,10 @@ final class IncomingMigration: MigrationSink, @unchecked Sendable {
         guard let config, let memory else { throw StateError(component: "Complete", reason: "no VM configuration was received") }
         update { $0.phase = .completing }
         let begin = ContinuousClock.now
-        if let error = build(self, MigrationArrival(config: config, memory: memory, sections: sections)) { throw error }
-        logger.info("migration: the VM was built in \(String(format: "%.2f", OutgoingMigration.milliseconds(ContinuousClock.now - begin))) ms")
+        let vm = try prebuild?.take()
+        prebuild = nil
+        arrived = try build(self, MigrationArrival(config: config, memory: memory, sections: sections, prebuilt: vm)).get()
+        logger.info("migration: the VM was finished in \(String(format: "%.2f", OutgoingMigration.milliseconds(ContinuousClock.now - begin))) ms")
     }
 
     private func update(_ change: (inout MigrationProgress) -> Void) {

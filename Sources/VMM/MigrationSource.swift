@@ -73,6 +73,7 @@ final class OutgoingMigration: @unchecked Sendable {
                                                  "downtime_ms": String(request.downtime_ms),
                                                  "memory_bytes": String(vm.memory.size),
                                                  "auto_converge": String(request.auto_converge),
+                                                 "compression": request.compression.rawValue,
                                                  "local": String(request.local)])
         logger.info("migration to \(url) started")
         do {
@@ -81,14 +82,21 @@ final class OutgoingMigration: @unchecked Sendable {
             try checkCancelled()
             let session = MigrationClient(connection: link)
             client = session
-            try session.start(flags: request.local ? .localMemory : [])
+            // Made before Start, so that a context that cannot be allocated fails before the destination waits.
+            let compression = request.compression == .zstd
+                ? try CompressionPipeline(level: request.compression_level ?? CompressionPipeline.defaultLevel) : nil
+            defer { if let compression { logCompression(compression) } }
+            try session.start(flags: request.local ? .localMemory : compression != nil ? .compressedMemory : [])
             try session.sendConfig(try Self.configJSON(vm.config))
-            // Local: no pre-copy, the RAM itself is handed over once the vCPUs are paused.
+            // Local: no pre-copy, the RAM itself is handed over while the guest runs (the destination maps it
+            // and builds its VM around it, but writes it only after its Ok).
             var lastDirty: [[UInt64]]?
-            if !request.local {
+            if request.local {
+                try LocalMigration.sendMemory(vm.memory, over: session)
+            } else {
                 try vm.setDirtyLogging(true)
                 logging = true
-                lastDirty = try precopy(session)
+                lastDirty = try precopy(session, compression: compression)
             }
 
             update { $0.phase = .completing }
@@ -104,19 +112,15 @@ final class OutgoingMigration: @unchecked Sendable {
             if let lastDirty {
                 let final = try takeDirtyLog()
                 let merged = zip(lastDirty, final).map { zip($0, $1).map { $0 | $1 } }
-                _ = try sendPass(session, dirty: merged)
-            } else {
-                try LocalMigration.sendMemory(vm.memory, over: session)
+                _ = try sendPass(session, dirty: merged, compression: compression)
+                steps.mark("last memory")
             }
-            steps.mark("last memory")
             let sections = try vm.captureState().map {
                 StateSection(id: $0.id, type: $0.type, version: $0.version, payload: $0.payload)
             }
             steps.mark("state capture")
-            try session.sendState(sections)
-            steps.mark("state sent")
-            try session.complete(paused: wasPaused)
-            steps.mark("destination built, Ok")
+            try session.finish(state: sections, paused: wasPaused)
+            steps.mark("state sent, destination finished its VM, Ok")
             let downtime = steps.totalMs
             logger.info("migration downtime \(String(format: "%.2f", downtime)) ms: \(steps)")
             update {
@@ -144,14 +148,14 @@ final class OutgoingMigration: @unchecked Sendable {
     /// The first full pass, then dirty passes until the rest fits the downtime target, throttling the
     /// vCPUs when auto-converge says so. Returns the dirty bitmaps not yet sent (the final phase sends them
     /// with what is dirtied until the pause).
-    private func precopy(_ session: MigrationClient) throws -> [[UInt64]] {
+    private func precopy(_ session: MigrationClient, compression: CompressionPipeline?) throws -> [[UInt64]] {
         let convergence = Convergence(downtimeLimitMs: request.downtime_ms, maxIterations: Self.maxIterations,
                                       timeoutSeconds: request.timeout_s)
         var autoConverge = request.auto_converge ? AutoConverge() : nil
         var meter = BandwidthMeter()
         update { $0.phase = .memory }
         var lastLog = ContinuousClock.now
-        var lastPass = try sendPass(session, dirty: nil)
+        var lastPass = try sendPass(session, dirty: nil, compression: compression)
         meter.record(lastPass)
         var iteration = 0
         while true {
@@ -167,7 +171,7 @@ final class OutgoingMigration: @unchecked Sendable {
             }
             lastLog = now
             switch convergence.decide(pendingBytes: pending, bytesPerSecond: meter.bytesPerSecond, iteration: iteration,
-                                      elapsedSeconds: Self.milliseconds(now - started) / 1000) {
+                                      elapsedSeconds: Self.milliseconds(now - started) / 1000, previousBytes: lastPass.bytes) {
             case .converged:
                 return dirty
             case let .exhausted(why):
@@ -184,7 +188,7 @@ final class OutgoingMigration: @unchecked Sendable {
                     update { $0.throttle_percent = percent }
                 }
                 update { $0.phase = .iterating; $0.iteration = iteration }
-                lastPass = try sendPass(session, dirty: dirty)
+                lastPass = try sendPass(session, dirty: dirty, compression: compression)
                 meter.record(lastPass)
                 events.emit("vm", "migration-memory-iteration", [
                     "iteration": String(iteration), "dirty_pages": String(progress.dirty_pages),
@@ -198,9 +202,10 @@ final class OutgoingMigration: @unchecked Sendable {
 
     /// Sends the selected pages of every region (all of them when `dirty` is nil); returns the page
     /// bytes sent and the pass's duration for the bandwidth estimate.
-    private func sendPass(_ session: MigrationClient, dirty: [[UInt64]]?) throws(MigrationError) -> (bytes: UInt64, seconds: Double) {
+    private func sendPass(_ session: MigrationClient, dirty: [[UInt64]]?,
+                          compression: CompressionPipeline?) throws(MigrationError) -> (bytes: UInt64, seconds: Double) {
         let begin = ContinuousClock.now
-        let pass = MemoryPass(client: session, sendZeroRuns: dirty != nil)
+        let pass = MemoryPass(client: session, sendZeroRuns: dirty != nil, compression: compression)
         for (index, region) in vm.memory.regions.enumerated() {
             let target = MigrationRegion(guestBase: region.guestBase, size: region.size, host: region.host)
             try PageScanner.scan(target, dirty: dirty?[index]) { (run) throws(MigrationError) in try pass.add(run) }
@@ -221,6 +226,13 @@ final class OutgoingMigration: @unchecked Sendable {
         let ms = Self.milliseconds(ContinuousClock.now - begin)
         collection = (collection.passes + 1, collection.totalMs + ms, max(collection.maxMs, ms))
         return dirty
+    }
+
+    /// How well the pages compressed (the scripts and the README's figures read this line).
+    private func logCompression(_ pipeline: CompressionPipeline) {
+        let s = pipeline.stats
+        let ratio = s.sentBytes > 0 ? Double(s.pageBytes) / Double(s.sentBytes) : 1
+        logger.info("migration compression: \(s.pageBytes) page bytes sent as \(s.sentBytes) (ratio \(String(format: "%.2f", ratio))), \(s.compressedBatches) batches compressed, \(s.plainBatches) plain")
     }
 
     private func checkCancelled() throws(MigrationError) {

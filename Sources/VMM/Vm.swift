@@ -48,8 +48,15 @@ public final class Vm: @unchecked Sendable {
         /// `ram` already holds the guest's memory (filled from a snapshot or a migration stream before the VM
         /// exists, so that nothing of KVM has seen it yet); apply each component's saved state (`section(id)`
         /// returns the saved version and payload, or nil when the source has none).
-        case restore(ram: GuestMemory, section: (String) throws -> (version: UInt32, payload: Data)?)
+        case restore(ram: GuestMemory, section: SavedSection)
+        /// Built around `ram` like a restore, with every device, but its state comes later (`applyState`): a
+        /// migration destination builds the VM while memory still arrives, so that the downtime does not
+        /// include the build.
+        case incoming(ram: GuestMemory)
     }
+
+    /// Where a saved component's state comes from: its version and payload, or nil when it was not saved.
+    public typealias SavedSection = (String) throws -> (version: UInt32, payload: Data)?
 
     /// The MSRs saved with each vCPU: KVM's list plus the MTRRs.
     private let msrIndices: [UInt32]
@@ -77,10 +84,9 @@ public final class Vm: @unchecked Sendable {
         guard let payload = config.payload, let kernel = payload.kernel else {
             throw VmError.invalidConfig(.noKernel)
         }
-        if case let .restore(ram, _) = origin {
-            memory = ram
-        } else {
-            memory = try Vm.makeMemory(for: config)
+        switch origin {
+        case .boot: memory = try Vm.makeMemory(for: config)
+        case let .restore(ram, _), let .incoming(ram): memory = ram
         }
         kvmVM = try kvm.createVM()
         // Migration reads the dirty log and re-protects the pages read as two steps (Vm+DirtyLog.swift).
@@ -130,16 +136,31 @@ public final class Vm: @unchecked Sendable {
         vcpus = created
         throttle = VcpuThrottle(control: control, vcpus: created)
 
-        if case let .restore(_, section) = origin {
-            // The VM-wide state (irqchip, PIT, clock) goes in before any vCPU could run; every component
-            // must be present: a snapshot that lacks one would run a half-restored guest.
-            for component in stateComponents(pausedClock: nil) {
-                guard let saved = try section(component.id) else {
-                    throw StateError(component: component.id, reason: "missing from the saved state")
-                }
-                try component.restore(saved.payload, version: saved.version)
+        if case let .restore(_, section) = origin { try applyState(section) }
+    }
+
+    /// Puts every component's saved state in, the VM-wide state (irqchip, PIT, clock) before any vCPU's.
+    /// Every component must be present: a saved state that lacks one would run a half-restored guest.
+    /// Only before `start`, or after `start(paused: true)` while it has never run.
+    public func applyState(_ section: SavedSection) throws {
+        precondition(threads.isEmpty || isPaused, "state is applied to parked vCPUs only")
+        for component in stateComponents(pausedClock: nil) {
+            guard let saved = try section(component.id) else {
+                throw StateError(component: component.id, reason: "missing from the saved state")
             }
+            try component.restore(saved.payload, version: saved.version)
         }
+        // The clock to resume with is the one just restored, not the one read when the threads started.
+        if isPaused { pausedClock = try? kvmVM.getClock() }
+    }
+
+    /// Whether `start` was called (its vCPU threads exist).
+    var isStarted: Bool { !threads.isEmpty }
+
+    /// Whether `ids` (the sections a migration brought) fit this VM's devices: an old source restored from
+    /// a snapshot without virtio devices sends none of theirs, and then needs a VM built without them.
+    func hasDevices(for ids: Set<String>) -> Bool {
+        devices.virtio.placed.allSatisfy { ids.contains($0.id) }
     }
 
     /// Maps the guest RAM `config` describes (zero-filled).

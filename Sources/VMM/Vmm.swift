@@ -364,6 +364,11 @@ public final class Vmm: VmmCommandHandling, @unchecked Sendable {
     /// Builds a VM from `config` (booting or restoring), attaches the console and starts its vCPUs.
     /// `replacingSource`: the VM arrives by live migration (see `Vm.init`).
     func launch(config: VmConfig, origin: Vm.Origin, paused: Bool, replacingSource: Bool = false) throws {
+        run(try build(config: config, origin: origin, replacingSource: replacingSource), paused: paused)
+    }
+
+    /// Builds a VM from `config` with the console endpoints it needs, without starting it.
+    func build(config: VmConfig, origin: Vm.Origin, replacingSource: Bool = false) throws -> Vm {
         generation += 1
         let gen = generation
         if console == nil || console?.mode != config.serial.mode {
@@ -376,15 +381,26 @@ public final class Vmm: VmmCommandHandling, @unchecked Sendable {
             virtioConsole = (config.console, try ConsoleEndpoint(ConsoleIO.backend(config.console)))
             if let path = virtioConsole?.endpoint.path, config.console.mode == .Pty { logger.notice("virtio-console pty: \(path)") }
         }
-        let vm = try Vm(config: config, kvm: kvm, console: console, virtioConsole: virtioConsole?.endpoint,
-                        platform: PlatformEvents(mailbox: mailbox, generation: gen), origin: origin,
-                        replacingSource: replacingSource,
-                        logger: logger)
+        return try Vm(config: config, kvm: kvm, console: console, virtioConsole: virtioConsole?.endpoint,
+                      platform: PlatformEvents(mailbox: mailbox, generation: gen), origin: origin,
+                      replacingSource: replacingSource, logger: logger)
+    }
+
+    /// Attaches the console to `vm` (the latest built) and starts its vCPUs unless they were started
+    /// already; it becomes this VMM's VM.
+    func run(_ vm: Vm, paused: Bool) {
         console?.attach(vm.serialInput)
-        let box = mailbox
-        vm.start(paused: paused, logger: logger) { event in box.post(.vcpu(event, generation: gen)) }
+        startThreads(vm, paused: paused)
         self.vm = vm
         state = paused ? .Paused : .Running
+    }
+
+    /// Starts the vCPU threads of `vm` (the latest built), once; `paused`: they park before their first run.
+    func startThreads(_ vm: Vm, paused: Bool) {
+        guard !vm.isStarted else { return }
+        let gen = generation
+        let box = mailbox
+        vm.start(paused: paused, logger: logger) { event in box.post(.vcpu(event, generation: gen)) }
     }
 
     private func reboot() -> Result<Void, VmmError> {

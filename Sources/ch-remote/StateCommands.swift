@@ -77,7 +77,7 @@ struct SendMigration: RemoteCommand {
     static let configuration = CommandConfiguration(commandName: "send-migration", abstract: "Initiate a VM migration")
     @OptionGroup var global: GlobalOptions
     @Flag(help: "Same as local=on (the syntax of CH before v52)") var local = false
-    @Argument(help: "destination_url=<url>[,local=on|off,downtime_ms=<ms>,timeout_s=<s>,timeout_strategy=cancel|ignore,…]")
+    @Argument(help: "destination_url=<url>[,local=on|off,downtime_ms=<ms>,timeout_s=<s>,timeout_strategy=cancel|ignore,compression=none|zstd,compression_level=<n>,…]")
     var sendMigrationConfig: String
 
     func request() throws -> APIRequest {

@@ -72,6 +72,25 @@ final class RestoreMigrationTests: XCTestCase {
                        SendMigrationData(destination_url: "unix:/s"))
     }
 
+    /// Beyond CH: compression, none unless asked for, and only then in the JSON.
+    func testSendMigrationCompression() throws {
+        let zstd = try SendMigrationData.parse("destination_url=tcp:h:1,compression=zstd,compression_level=3")
+        XCTAssertEqual(zstd.compression, .zstd)
+        XCTAssertEqual(zstd.compression_level, 3)
+        assertJSON(zstd, equals: """
+            {"destination_url":"tcp:h:1","local":false,"preserve_source":false,"downtime_ms":300,"timeout_s":3600,
+             "timeout_strategy":"Cancel","connections":1,"tls_dir":null,"memory_mode":"Precopy","compression":"zstd",
+             "compression_level":3}
+            """)
+        XCTAssertEqual(try decodeJSON(SendMigrationData.self, #"{"destination_url":"tcp:h:1","compression":"zstd","compression_level":3}"#), zstd)
+        XCTAssertEqual(try SendMigrationData.parse("tcp:h:1").compression, MigrationCompression.none)
+        for bad in ["destination_url=tcp:h:1,compression=lz4", "destination_url=unix:/s,local=on,compression=zstd",
+                    "destination_url=tcp:h:1,compression_level=3"] {
+            XCTAssertThrowsError(try SendMigrationData.parse(bad), bad)
+        }
+        assertDecodingFails(SendMigrationData.self, #"{"destination_url":"unix:/s","compression":"lz4"}"#, naming: "compression")
+    }
+
     func testReceiveMigration() throws {
         let r = try ReceiveMigrationData.parse("receiver_url=unix:/tmp/ch=migrate.sock")
         XCTAssertEqual(r.receiver_url, "unix:/tmp/ch=migrate.sock")

@@ -12,6 +12,20 @@ final class ConvergenceTests: XCTestCase {
         XCTAssertEqual(Convergence.estimatedDowntimeMs(pendingBytes: 1, bytesPerSecond: 0), .infinity)
     }
 
+    func testWithinTheTargetItGoesOnWhileEachPassHalvesTheRest() {
+        // 1 GB/s: 20 MB = 20 ms, within 300 ms, but half of the 256 MB the previous pass sent: once more.
+        XCTAssertEqual(rule.decide(pendingBytes: 20_000_000, bytesPerSecond: 1e9, iteration: 1, elapsedSeconds: 1,
+                                   previousBytes: 256_000_000), .iterate)
+        XCTAssertEqual(rule.decide(pendingBytes: 20_000_000, bytesPerSecond: 1e9, iteration: 1, elapsedSeconds: 1,
+                                   previousBytes: 30_000_000), .converged, "less than halved: the guest keeps up, stop")
+        XCTAssertEqual(rule.decide(pendingBytes: 900_000, bytesPerSecond: 1e9, iteration: 2, elapsedSeconds: 1,
+                                   previousBytes: 20_000_000), .converged, "under a millisecond: not worth a pass")
+        XCTAssertEqual(rule.decide(pendingBytes: 20_000_000, bytesPerSecond: 1e9, iteration: 5, elapsedSeconds: 1,
+                                   previousBytes: 256_000_000), .converged, "no iterations left: stop within the target")
+        XCTAssertEqual(rule.decide(pendingBytes: 20_000_000, bytesPerSecond: 1e9, iteration: 1, elapsedSeconds: 60,
+                                   previousBytes: 256_000_000), .converged, "no time left: stop within the target")
+    }
+
     func testIterationAndTimeBudgets() {
         guard case let .exhausted(why) = rule.decide(pendingBytes: 1 << 30, bytesPerSecond: 1e6, iteration: 5, elapsedSeconds: 1) else {
             return XCTFail("the iteration budget is spent")

@@ -32,6 +32,24 @@ final class LiveMigrationTests: XCTestCase {
         report("UNIX", finished)
     }
 
+    /// A VM restored from the oldest snapshot fixture (made before virtio devices existed: its guest has
+    /// none, though its config names the default rng) migrates too: the destination, which built its VM
+    /// with the config's devices while memory arrived, finds no virtio sections and builds it again
+    /// without them.
+    func testAVMRestoredFromAPreVirtioSnapshotMigrates() throws {
+        let peers = try LivePeers()
+        let fixture = Paths.root.appendingPathComponent("snapshots/fixtures/v1").path
+        let source = try peers.vmm("source", ["--restore", "source_url=file://\(fixture),resume=true"])
+        try source.process.waitFor(#"^TICK "#, timeout: 10)
+        let (destination, finished) = try peers.migrate(source, into: try peers.vmm("destination", ["-v"]), to: peers.unixURL())
+        defer { destination.process.stop() }
+        let last = try XCTUnwrap(source.process.ticks.last)
+        XCTAssertEqual(Int(try destination.process.waitFor(#"^TICK (\d+) "#, timeout: 10)[1]), last + 1)
+        try destination.process.assertHealthy()
+        XCTAssertTrue(destination.process.allOutput.contains("no virtio devices"), destination.process.allOutput)
+        report("UNIX from a restored pre-virtio snapshot", finished)
+    }
+
     func testIdleGuestOverTCPLoopback() throws {
         let peers = try LivePeers()
         let source = try peers.source(cmdline: "workload=memcheck:32,counter")
@@ -48,6 +66,32 @@ final class LiveMigrationTests: XCTestCase {
         XCTAssertEqual(fields["phase"] as? String, "completed")
         XCTAssertGreaterThan(fields["transferred_bytes"] as? Int ?? 0, 32 << 20)
         report("TCP", finished)
+    }
+
+    /// Compression over TCP: the checkguest's pages are incompressible by design, so most batches go plain,
+    /// its image and tables compress; a guest that keeps writing needs dirty passes. Bad options are
+    /// refused up front with 400 and the VM keeps running.
+    func testCompressedMigrationOverTCPLoopback() throws {
+        let peers = try LivePeers()
+        let source = try peers.source(cmdline: "workload=memcheck:32,dirty:16:20,counter", extra: ["-v"])
+        try source.process.waitFor(#"^DIRTY .*\bbad=0\b"#, timeout: 20)
+        for (options, expected) in [(#""compression":"lz4""#, "unknown compression 'lz4'"),
+                                    (#""compression":"zstd","compression_level":99"#, "compression_level 99 is outside"),
+                                    (#""compression":"zstd","local":true"#, "compression is not supported with local")] {
+            let refused = try source.api.put("vm.send-migration", #"{"destination_url":"\#(peers.unixURL())",\#(options)}"#)
+            XCTAssertEqual(refused.status, 400, refused.body)
+            XCTAssertTrue(refused.body.contains(expected), refused.body)
+        }
+        let (destination, finished) = try peers.migrate(source, to: "tcp:127.0.0.1:\(try freePort())",
+                                                        options: #","compression":"zstd","downtime_ms":50"#)
+        defer { destination.process.stop() }
+        try destination.assertContinues(after: source)
+        try destination.process.waitFor(#"^DIRTY .*\bbad=0\b"#, timeout: 5)
+        XCTAssertEqual(source.events.first { $0["event"] as? String == "migration-started" }
+                           .flatMap { ($0["properties"] as? [String: String])?["compression"] }, "zstd")
+        // Its image and tables do compress: some frames went as MemoryCompressed.
+        try source.process.waitFor(#"migration compression: .* [1-9]\d* batches compressed"#, timeout: 1)
+        report("TCP, zstd, memcheck:32 + dirty:16:20", finished)
     }
 
     /// 64 MiB rewritten at 200 MiB/s while migrating with a tight downtime target: pre-copy iterates on

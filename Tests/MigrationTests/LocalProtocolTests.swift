@@ -33,8 +33,7 @@ final class LocalProtocolTests: XCTestCase {
         try client.start(flags: .localMemory)
         try client.sendConfig(Data("{}".utf8))
         try client.sendMemoryFds(layout, fds: files.map(\.fd))
-        try client.sendState([])
-        try client.complete(paused: false)
+        try client.finish(state: [], paused: false)
         XCTAssertEqual(thread.result(), .success(false))
 
         let adopted = try XCTUnwrap(sink.adopted)

@@ -1,6 +1,7 @@
 import Foundation
 @testable import Migration
 import XCTest
+import Zstd
 
 /// The source and destination state machines against each other (and against a scripted peer) over a
 /// socketpair, with synthetic RAM: what arrives is exactly what was sent, and every out-of-order or
@@ -38,8 +39,7 @@ final class ProtocolTests: XCTestCase {
         try dirtyPass.finish()
         XCTAssertEqual(dirtyPass.stats.zeroPages, 1)
         let state = [StateSection(id: "vcpu-0", type: "vcpu", version: 1, payload: Data([9, 9]))]
-        try client.sendState(state)
-        try client.complete(paused: true)
+        try client.finish(state: state, paused: true)
 
         XCTAssertEqual(thread.result(), .success(true), "CompletePaused keeps the VM paused")
         XCTAssertEqual(source.bytes(region: 0), destination.bytes(region: 0))
@@ -65,10 +65,96 @@ final class ProtocolTests: XCTestCase {
         try PageScanner.scan(source.regions[0], dirty: nil) { try pass.add($0) }
         try pass.finish()
         XCTAssertEqual(pass.stats.messages, 3)
-        try client.sendState([])
-        try client.complete(paused: false)
+        try client.finish(state: [], paused: false)
         XCTAssertEqual(thread.result(), .success(false))
         XCTAssertEqual(source.bytes(region: 0), destination.bytes(region: 0))
+    }
+
+    /// Compression announced in Start: compressible batches travel as MemoryCompressed, incompressible ones
+    /// as plain Memory, zero runs as MemoryZero, and the destination's RAM ends up identical.
+    func testACompressedMigrationCopiesEveryKindOfPage() throws {
+        let source = SyntheticRAM(layout)
+        let destination = SyntheticRAM(layout)
+        for page in 0..<64 where page % 5 != 0 { source.fillCompressible(region: 0, page: page, seed: UInt64(page / 8)) }
+        source.fillRandom(region: 1, page: 0, count: 32)
+        destination.fill(region: 0, page: 5, seed: 99)
+
+        let (a, b) = connectionPair()
+        let server = MigrationServer(connection: b, sink: RecordingSink(ram: destination))
+        var messages: [Command] = []
+        server.onMessage = { command, _ in messages.append(command) }
+        let thread = ServerThread(server)
+        let client = MigrationClient(connection: a)
+        let pipeline = try CompressionPipeline(level: CompressionPipeline.defaultLevel, workers: 2)
+        try client.start(flags: .compressedMemory)
+        try client.sendConfig(Data("{}".utf8))
+        for region in source.regions {
+            let pass = MemoryPass(client: client, sendZeroRuns: false, compression: pipeline)
+            try PageScanner.scan(region, dirty: nil) { try pass.add($0) }
+            try pass.finish()
+        }
+        let dirtyPass = MemoryPass(client: client, sendZeroRuns: true, compression: pipeline)
+        try PageScanner.scan(source.regions[0], dirty: [1 << 5 | 1 << 6]) { try dirtyPass.add($0) }
+        try dirtyPass.finish()
+        try client.finish(state: [], paused: false)
+
+        XCTAssertEqual(thread.result(), .success(false))
+        XCTAssertEqual(source.bytes(region: 0), destination.bytes(region: 0))
+        XCTAssertEqual(source.bytes(region: 1), destination.bytes(region: 1))
+        XCTAssertTrue(messages.contains(.memoryCompressed) && messages.contains(.memory) && messages.contains(.memoryZero),
+                      "\(messages)")
+        let stats = pipeline.stats
+        XCTAssertEqual(stats.pageBytes, UInt64(51 + 32 + 1) * 4096)
+        XCTAssertEqual(stats.plainBatches, 1, "the random region is sent as it is")
+        XCTAssertLessThan(stats.sentBytes, (32 + 5) * 4096, "51 low-entropy pages shrink to a few KiB")
+        XCTAssertEqual(server.bytesReceived, client.bytesSent)
+    }
+
+    /// MemoryCompressed with `frame` for `ranges` (the frame length as declared unless `declared`).
+    private func compressed(_ ranges: [PageRange], frame: [UInt8], declared: Int? = nil) -> [UInt8] {
+        let payload = CompressedMemoryTable.encode(ranges, frameLength: declared ?? frame.count)
+        return RequestHeader(.memoryCompressed, length: UInt64(payload.count)).bytes + payload + frame
+    }
+
+    /// A zstd frame of `pages` pages of low-entropy data.
+    private func frame(pages: Int) throws -> [UInt8] {
+        let input = [UInt8]((0..<pages * 4096).map { UInt8($0 % 7 + 1) })
+        var output = [UInt8](repeating: 0, count: input.count)
+        let length = try input.withUnsafeBytes { source in
+            try output.withUnsafeMutableBytes { destination in
+                try XCTUnwrap(ZstdCompressor().compress([source], into: destination.baseAddress!, capacity: destination.count, level: 1))
+            }
+        }
+        return Array(output.prefix(length))
+    }
+
+    func testCompressedMemoryIsRefusedUnlessAnnouncedWholeAndExact() throws {
+        let compressedStart = RequestHeader(.start, length: 16, version: 1).bytes + StartMessage.encode(flags: .compressedMemory)
+        let twoPages = [PageRange(gpa: 0, length: 4096), PageRange(gpa: 0x1_0000_0000, length: 4096)]
+        let good = try frame(pages: 2)
+        var corrupt = good
+        corrupt[0] ^= 0xff
+        let cases: [([[UInt8]], String)] = [
+            ([start, config, compressed(twoPages, frame: good)], "Start did not announce compressed memory"),
+            ([RequestHeader(.start, length: 16, version: 1).bytes + StartMessage.encode(flags: [.localMemory, .compressedMemory])],
+             "both local and compressed memory"),
+            ([compressedStart, config, compressed(twoPages, frame: corrupt)], "zstd: Unknown frame descriptor"),
+            ([compressedStart, config, compressed(twoPages, frame: try frame(pages: 1))], "holds 4096 bytes, expected 8192"),
+            ([compressedStart, config, compressed([twoPages[0]], frame: good)], "holds more than the expected 4096 bytes"),
+            ([compressedStart, config, compressed(twoPages, frame: Array(good.dropLast(3)))], "cut off"),
+            ([compressedStart, config, compressed(twoPages, frame: good + [0])], "1 bytes follow the zstd frame"),
+            ([compressedStart, config, compressed(twoPages, frame: [], declared: 8192)], "declares a frame of 8192 bytes for 8192"),
+            ([compressedStart, config, compressed([PageRange(gpa: 64 * 4096, length: 4096)], frame: good)],
+             "MemoryCompressed range 0x40000+0x1000 is not inside this VM's RAM"),
+        ]
+        for (requests, expected) in cases {
+            let (message, error) = try refusal(requests)
+            XCTAssertTrue(message?.contains(expected) == true, "expected '\(expected)', got \(message ?? "no error response")")
+            XCTAssertEqual(message, error?.description)
+        }
+        // The same frame, announced and exact, is accepted.
+        let (message, _) = try refusal([compressedStart, config, compressed(twoPages, frame: good)])
+        XCTAssertNil(message)
     }
 
     /// A scripted source: sends raw requests and returns the destination's error message (nil: all Ok).
@@ -165,11 +251,27 @@ final class ProtocolTests: XCTestCase {
         let client = MigrationClient(connection: a)
         try client.start()
         try client.sendConfig(Data("{}".utf8))
-        try client.sendState([])
-        XCTAssertThrowsError(try client.complete(paused: false)) {
+        XCTAssertThrowsError(try client.finish(state: [], paused: false)) {
             XCTAssertEqual($0 as? MigrationError, .refused(command: "Complete", reason: "the VM could not be started here: no KVM here"))
             XCTAssertEqual("\($0)", "the destination refused Complete: the VM could not be started here: no KVM here")
         }
         _ = thread.result()
+    }
+
+    /// State and Complete go out in one write: a refused State is what the source hears about, and the
+    /// Complete behind it is never carried out.
+    func testARefusedStateIsReportedAndItsCompleteIgnored() throws {
+        let (a, b) = connectionPair()
+        let sink = RecordingSink(ram: SyntheticRAM(layout))
+        sink.refuseState = "vcpu-0: version 9 is not supported"
+        let thread = ServerThread(MigrationServer(connection: b, sink: sink))
+        let client = MigrationClient(connection: a)
+        try client.start()
+        try client.sendConfig(Data("{}".utf8))
+        XCTAssertThrowsError(try client.finish(state: [], paused: false)) {
+            XCTAssertEqual($0 as? MigrationError, .refused(command: "State", reason: "the VM state was not accepted: vcpu-0: version 9 is not supported"))
+        }
+        guard case .failure? = thread.result() else { return XCTFail("the receive must fail") }
+        XCTAssertFalse(sink.completed)
     }
 }

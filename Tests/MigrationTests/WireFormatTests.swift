@@ -65,9 +65,40 @@ final class WireFormatTests: XCTestCase {
         pages[9] = 0x20   // 8 KiB pages
         XCTAssertThrowsError(try StartMessage.check(version: 1, payload: pages)) { XCTAssertTrue("\($0)".contains("page size")) }
         var flags = StartMessage.encode()
-        flags[12] = 2
-        XCTAssertThrowsError(try StartMessage.check(version: 1, payload: flags)) { XCTAssertTrue("\($0)".contains("unknown Start flags 0x2")) }
+        flags[12] = 4
+        XCTAssertThrowsError(try StartMessage.check(version: 1, payload: flags)) { XCTAssertTrue("\($0)".contains("unknown Start flags 0x4")) }
         XCTAssertEqual(try StartMessage.check(version: 1, payload: StartMessage.encode(flags: .localMemory)), .localMemory)
+        XCTAssertEqual(Array(StartMessage.encode(flags: .compressedMemory).suffix(4)), [2, 0, 0, 0], "bit 1: compressed memory")
+        XCTAssertEqual(try StartMessage.check(version: 1, payload: StartMessage.encode(flags: .compressedMemory)), .compressedMemory)
+        // Uncompressed migrations keep the Start they had: flags 0.
+        XCTAssertEqual(Array(StartMessage.encode().suffix(4)), [0, 0, 0, 0])
+    }
+
+    func testCompressedMemoryTable() throws {
+        let ranges = [PageRange(gpa: 0x1000, length: 0x2000), PageRange(gpa: 0x1_0000_0000, length: 0x1000)]
+        let payload = CompressedMemoryTable.encode(ranges, frameLength: 0x1234)
+        XCTAssertEqual(payload.count, 8 + 32)
+        XCTAssertEqual(Array(payload.prefix(8)), [0x34, 0x12, 0, 0, 0, 0, 0, 0], "u64 frame length")
+        XCTAssertEqual(Array(payload.suffix(32)), RangeTable.encode(ranges))
+        let decoded = try CompressedMemoryTable.decode(payload)
+        XCTAssertEqual(decoded.ranges, ranges)
+        XCTAssertEqual(decoded.frameLength, 0x1234)
+        for (bad, expected) in [
+            (CompressedMemoryTable.encode(ranges, frameLength: 0), "declares a frame of 0 bytes for 12288"),
+            (CompressedMemoryTable.encode(ranges, frameLength: 0x3000), "declares a frame of 12288 bytes"),
+            (CompressedMemoryTable.encode([PageRange(gpa: 0, length: 0x200_0000), PageRange(gpa: 0x200_0000, length: 0x1000)],
+                                          frameLength: 1), "hold more than 33554432 bytes"),
+            (CompressedMemoryTable.encode([PageRange(gpa: 0, length: 0x1000), PageRange(gpa: 0x1000, length: UInt64.max - 0xfff)],
+                                          frameLength: 1), "not a non-empty run"),
+            (CompressedMemoryTable.encode([PageRange(gpa: 0, length: 0x1000), PageRange(gpa: 0x1000, length: 1 << 63)],
+                                          frameLength: 1), "hold more than"),
+        ] {
+            XCTAssertThrowsError(try CompressedMemoryTable.decode(bad)) { XCTAssertTrue("\($0)".contains(expected), "\($0)") }
+        }
+        XCTAssertEqual(Command.memoryCompressed.rawValue, 0x101)
+        XCTAssertThrowsError(try RequestHeader(decoding: RequestHeader(.memoryCompressed, length: 16).bytes)) {
+            XCTAssertTrue("\($0)".contains("MemoryCompressed declares 16 payload bytes"), "\($0)")
+        }
     }
 
     func testMemoryFdTable() throws {

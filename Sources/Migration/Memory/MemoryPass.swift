@@ -1,6 +1,9 @@
 /// One pass over guest memory on the source: collects page runs into Memory messages (pages written
 /// straight from guest memory) and MemoryZero messages (ranges only), flushed when a batch is full.
 ///
+/// With a `CompressionPipeline`, data batches are compressed on its workers and sent in order as
+/// MemoryCompressed (or plain Memory when they do not shrink); zero runs are never compressed.
+///
 /// Batches are large (8 MiB) so that the per-message acknowledgement costs little bandwidth, and small
 /// enough that the destination's progress and a cancel are never far away.
 public final class MemoryPass {
@@ -15,6 +18,7 @@ public final class MemoryPass {
 
     private let client: MigrationClient
     private let sendZeroRuns: Bool
+    private let compression: CompressionPipeline?
     private var dataRanges: [PageRange] = []
     private var dataBytes: [UnsafeRawBufferPointer] = []
     private var dataLength: UInt64 = 0
@@ -22,10 +26,11 @@ public final class MemoryPass {
     public private(set) var stats = Stats()
 
     /// `sendZeroRuns: false` for the first pass: the destination's RAM starts zeroed, so only pages with
-    /// data need to travel.
-    public init(client: MigrationClient, sendZeroRuns: Bool) {
+    /// data need to travel. `compression` only if Start announced it.
+    public init(client: MigrationClient, sendZeroRuns: Bool, compression: CompressionPipeline? = nil) {
         self.client = client
         self.sendZeroRuns = sendZeroRuns
+        self.compression = compression
     }
 
     public func add(_ run: PageRun) throws(MigrationError) {
@@ -48,15 +53,21 @@ public final class MemoryPass {
         }
     }
 
-    /// Sends what is still batched.
+    /// Sends what is still batched, including what the compression workers hold: the next pass's copy of a
+    /// page must not arrive before this one's.
     public func finish() throws(MigrationError) {
         try flushData()
+        try compression?.drain(over: client)
         try flushZero()
     }
 
     private func flushData() throws(MigrationError) {
         guard !dataRanges.isEmpty else { return }
-        try client.sendMemory(dataRanges, pages: dataBytes)
+        if let compression {
+            try compression.submit(dataRanges, pages: dataBytes, over: client)
+        } else {
+            try client.sendMemory(dataRanges, pages: dataBytes)
+        }
         stats.messages += 1
         dataRanges.removeAll(keepingCapacity: true)
         dataBytes.removeAll(keepingCapacity: true)

@@ -11,6 +11,8 @@ public enum Command: UInt16, Sendable, CaseIterable, CustomStringConvertible {
     case completePaused = 8
     /// Ranges that must read as zero on the destination (a table, no page bytes).
     case memoryZero = 0x100
+    /// A range table and one zstd frame of those ranges' bytes (only after Start announced compression).
+    case memoryCompressed = 0x101
 
     public var description: String {
         switch self {
@@ -23,6 +25,7 @@ public enum Command: UInt16, Sendable, CaseIterable, CustomStringConvertible {
         case .memoryFd: return "MemoryFd"
         case .completePaused: return "CompletePaused"
         case .memoryZero: return "MemoryZero"
+        case .memoryCompressed: return "MemoryCompressed"
         }
     }
 
@@ -35,6 +38,7 @@ public enum Command: UInt16, Sendable, CaseIterable, CustomStringConvertible {
         case .state: return 4...Limits.maxStateBytes
         case .memory, .memoryZero: return UInt64(RangeTable.entrySize)...Limits.maxRangeTableBytes
         case .memoryFd: return MemoryFdTable.allowedLengths
+        case .memoryCompressed: return CompressedMemoryTable.allowedLengths
         case .complete, .completePaused, .abandon: return 0...0
         }
     }
@@ -52,6 +56,9 @@ public enum Limits {
     public static let maxStateBytes: UInt64 = 64 << 20
     /// One Memory or MemoryZero table: 65 536 ranges.
     public static let maxRangeTableBytes: UInt64 = 1 << 20
+    /// The page bytes one MemoryCompressed frame may decompress to (the source batches 8 MiB): its frame,
+    /// which the destination buffers whole, is smaller still.
+    public static let maxCompressedBatchBytes: UInt64 = 32 << 20
     /// Memory fds in one MemoryFd message (one per RAM region; SCM_RIGHTS takes up to 253).
     public static let maxMemoryFds = 16
     /// The message of an error response.

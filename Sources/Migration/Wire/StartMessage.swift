@@ -32,6 +32,9 @@ public enum StartMessage {
         guard StartFlags.known.isSuperset(of: flags) else {
             throw .protocolViolation("unknown Start flags 0x\(String(raw, radix: 16)) (this VMM knows 0x\(String(StartFlags.known.rawValue, radix: 16)))")
         }
+        guard !flags.isSuperset(of: [.localMemory, .compressedMemory]) else {
+            throw .protocolViolation("Start announces both local and compressed memory: a local migration copies no pages to compress")
+        }
         return flags
     }
 }
@@ -45,5 +48,9 @@ public struct StartFlags: OptionSet, Sendable, Equatable {
     /// RAM of its own at Config.
     public static let localMemory = StartFlags(rawValue: 1)
 
-    static let known: StartFlags = [.localMemory]
+    /// Memory may also arrive as MemoryCompressed (zstd); without this flag the destination refuses it, so
+    /// a stream is never decoded in a way its source did not announce.
+    public static let compressedMemory = StartFlags(rawValue: 2)
+
+    static let known: StartFlags = [.localMemory, .compressedMemory]
 }

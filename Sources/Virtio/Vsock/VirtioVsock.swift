@@ -21,25 +21,38 @@ public final class VirtioVsock: VirtioDevice, @unchecked Sendable {
     public let cid: UInt64
     public let socketPath: String
 
-    private let listenFD: Int32
-    private let socketFile: UnixSocket.FileIdentity?
+    /// The listener and the socket file it owns; set once, before the device is first activated.
+    private var listenFD: Int32 = -1
+    private var socketFile: UnixSocket.FileIdentity?
+    private let takeOver: Bool
     private let restored = Atomic<Bool>(false)
     private let runner = DeviceRunner()
 
-    /// Listens on `socketPath` (a stale socket file is replaced; one a live process accepts on is
-    /// refused unless `takeOver`, for the destination of a same-host migration).
+    /// Listens on `socketPath` (a stale socket file is replaced; one a live process accepts on is refused).
+    ///
+    /// `takeOver`: the destination of a migration, whose source may be a live process on this host holding
+    /// the path. The path is taken over only when the saved state is restored, i.e. once the source has
+    /// paused its guest: a destination built while memory still arrives must not steal the source's
+    /// connections, nor leave it without its path if the migration fails before that.
     public init(cid: UInt64, socketPath: String, takeOver: Bool = false) throws(VsockError) {
         guard cid >= 3, cid < UInt64(UInt32.max) else { throw .invalidCID(cid) }
         self.cid = cid
         self.socketPath = socketPath
+        self.takeOver = takeOver
+        if !takeOver { try listen() }
+    }
+
+    private func listen() throws(VsockError) {
         do { listenFD = try UnixSocket.listen(at: socketPath, takeOver: takeOver) } catch { throw .socket(error) }
         socketFile = UnixSocket.fileIdentity(socketPath)
     }
 
     deinit {
         runner.stop()
-        close(listenFD)
-        UnixSocket.unlink(socketPath, ifStill: socketFile)
+        if listenFD >= 0 {
+            close(listenFD)
+            UnixSocket.unlink(socketPath, ifStill: socketFile)
+        }
     }
 
     // MARK: config space (§5.10.4): guest_cid u64
@@ -83,6 +96,7 @@ public final class VirtioVsock: VirtioDevice, @unchecked Sendable {
         guard saved == cid else {
             throw VirtioError.badRequest("virtio-vsock state is for cid \(saved), the device has cid \(cid)")
         }
+        if listenFD < 0 { try listen() }
         restored.store(true, ordering: .releasing)
     }
 }

@@ -16,6 +16,7 @@ final class RecordingSink: MigrationSink, @unchecked Sendable {
     var sections: [StateSection] = []
     var completed = false
     var refuseComplete: String?
+    var refuseState: String?
     /// Local migration: the ranges and memory fds received (closed with the sink).
     var adopted: (regions: [PageRange], fds: [Int32])?
 
@@ -32,7 +33,10 @@ final class RecordingSink: MigrationSink, @unchecked Sendable {
         adopted = (regions, fds)
     }
 
-    func receivedState(_ sections: [StateSection]) throws { self.sections = sections }
+    func receivedState(_ sections: [StateSection]) throws {
+        if let refuseState { throw StringError(refuseState) }
+        self.sections = sections
+    }
 
     func complete() throws {
         if let refuseComplete { throw StringError(refuseComplete) }

@@ -93,6 +93,9 @@ extension LivePeers {
         XCTAssertEqual(received.status, 204, received.body, file: file, line: line)
         XCTAssertEqual(source.process.waitForExit(timeout: 10), 0, "the source VMM exits once its VM has moved",
                        file: file, line: line)
+        // The destination's account: when it resumed the guest after telling the source Ok.
+        let arrived = try destination.waitForEvent("migration-received", timeout: 5)
+        XCTAssertNotNil(arrived["resumed_after_ok_ms"].flatMap(Double.init), "\(arrived)", file: file, line: line)
         return (destination, try source.waitForEvent("migration-finished", timeout: 1))
     }
 }

@@ -24,6 +24,25 @@ final class SyntheticRAM {
         for i in 0..<512 { words[i] = (seed &* 0x9E37_79B9_7F4A_7C15) ^ UInt64(i) | 1 }
     }
 
+    /// Fills a page with low-entropy data (16 distinct words cycling; never all zero) that zstd shrinks
+    /// many times over.
+    func fillCompressible(region: Int, page: Int, seed: UInt64) {
+        let words = (regions[region].host + page * 4096).assumingMemoryBound(to: UInt64.self)
+        for i in 0..<512 { words[i] = seed &+ UInt64(i % 16) | 1 }
+    }
+
+    /// Fills `count` pages with a xorshift64 stream (the checkguest's kind of data), which zstd cannot shrink.
+    func fillRandom(region: Int, page: Int, count: Int = 1) {
+        let words = (regions[region].host + page * 4096).assumingMemoryBound(to: UInt64.self)
+        var state = UInt64(page + 1) &* 0x9E37_79B9_7F4A_7C15
+        for i in 0..<count * 512 {
+            state ^= state << 13
+            state ^= state >> 7
+            state ^= state << 17
+            words[i] = state
+        }
+    }
+
     func zero(region: Int, page: Int) {
         memset(regions[region].host + page * 4096, 0, 4096)
     }

@@ -82,13 +82,13 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
-        // Shared by the tests: spawning the VMM/QEMU, watching a guest console, locating the checkguest.
-        .target(name: "TestSupport", path: "Tests/Support"),
+        // Shared by the tests: spawning the VMM/QEMU, watching a guest console, locating the checkguest, a full VmConfig.
+        .target(name: "TestSupport", dependencies: ["Config"], path: "Tests/Support"),
         .testTarget(name: "HypervisorTests", dependencies: ["Hypervisor", "TestSupport"]),
         .testTarget(name: "MemoryTests", dependencies: ["Memory"]),
         .testTarget(name: "BootTests", dependencies: ["Boot", "Memory", "TestSupport"]),
         .testTarget(name: "DevicesTests", dependencies: ["Devices"]),
-        .testTarget(name: "ConfigTests", dependencies: ["Config"]),
+        .testTarget(name: "ConfigTests", dependencies: ["Config", "TestSupport"]),
         .testTarget(name: "PciTests", dependencies: ["Pci", "Devices"]),
         .testTarget(name: "VirtioTests", dependencies: ["Virtio", "Memory", "Hypervisor", "Pci"]),
         .testTarget(name: "VMMTests", dependencies: ["VMM", "Config", "Snapshot", "TestSupport"]),

@@ -23,3 +23,11 @@ struct Endpoint: Sendable {
         emptySuccess = shared.name == "vmm.shutdown" ? .emptyOK : .noContent
     }
 }
+
+extension APIServer {
+    /// Every path served (`/api/v1/vm.boot`, …) with its one method, so that the OpenAPI document
+    /// (docs/openapi.json) can be checked against what the router really answers.
+    public static var routes: [String: String] {
+        Dictionary(uniqueKeysWithValues: Endpoint.all.map { (Endpoint.prefix + $0.key, $0.value.method.rawValue) })
+    }
+}

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import XCTest
 @testable import Config
 
@@ -83,28 +84,7 @@ final class VmConfigJSONTests: XCTestCase {
     }
 
     func testFullConfigRoundTrips() throws {
-        var c = VmConfig(cpus: try CpusConfig.parse("boot=2,max=4,topology=1:2:1:2,affinity=[0@[0,1]],features=[amx]"),
-                         memory: try MemoryConfig.parse("size=1G,shared=on,hotplug_method=virtio-mem,hotplug_size=1G"),
-                         payload: PayloadConfig(kernel: "/k", cmdline: "console=ttyS0", initramfs: "/i"))
-        c.memory.zones = [try MemoryZoneConfig.parse("id=mem0,size=1G,host_numa_node=0")]
-        c.rate_limit_groups = [try RateLimiterGroupConfig.parse("id=g0,bw_size=1000,bw_refill_time=100")]
-        c.disks = [try DiskConfig.parse("path=/d,rate_limit_group=g0,queue_affinity=[0@[1]]")]
-        c.net = [try NetConfig.parse("tap=tap0,mac=12:34:56:78:9a:bc,ip=192.168.1.1,mask=255.255.255.0,bw_size=1,bw_refill_time=1")]
-        c.fs = [try FsConfig.parse("tag=share,socket=/fs.sock")]
-        c.pmem = [try PmemConfig.parse("file=/p,size=1M")]
-        c.vsock = try VsockConfig.parse("cid=3,socket=/v.sock")
-        c.vdpa = [try VdpaConfig.parse("path=/dev/vhost-vdpa-0")]
-        c.devices = [try DeviceConfig.parse("path=/sys/bus/pci/devices/0000:01:00.0")]
-        c.user_devices = [try UserDeviceConfig.parse("socket=/u.sock")]
-        c.generic_vhost_user = [try GenericVhostUserConfig.parse("socket=/g.sock,device_type=fs,queue_sizes=[1024]")]
-        c.balloon = try BalloonConfig.parse("size=64M,deflate_on_oom=on")
-        c.numa = [try NumaConfig.parse("guest_numa_id=0,cpus=[0-3],distances=[1@20],memory_zones=[mem0]")]
-        c.platform = try PlatformConfig.parse("num_pci_segments=2,oem_strings=[a,b],system_uuid=u")
-        c.pci_segments = [try PciSegmentConfig.parse("pci_segment=1,mmio32_aperture_weight=2")]
-        c.rtc = try RtcConfig.parse("")
-        c.tpm = try TpmConfig.parse("socket=/tpm.sock")
-        c.landlock_rules = [try LandlockConfig.parse("path=/tmp,access=rw")]
-        c.debug_console = try DebugConsoleConfig.parse("file=/dbg,iobase=0x402")
+        let c = try VmConfig.everything()
         let data = try JSONEncoder().encode(c)
         XCTAssertEqual(try JSONDecoder().decode(VmConfig.self, from: data), c)
     }

@@ -94,7 +94,7 @@ let package = Package(
         .testTarget(name: "ConfigTests", dependencies: ["Config"]),
         .testTarget(name: "PciTests", dependencies: ["Pci", "Devices"]),
         .testTarget(name: "VirtioTests", dependencies: ["Virtio", "Memory", "Hypervisor", "Pci"]),
-        .testTarget(name: "VMMTests", dependencies: ["VMM", "Config", "Snapshot", "TestSupport"]),
+        .testTarget(name: "VMMTests", dependencies: ["VMM", "Config", "Devices", "Hypervisor", "Snapshot", "StateEncoding", "TestSupport"]),
         .testTarget(name: "GuestTests", dependencies: ["TestSupport"]),
         .testTarget(name: "APITests", dependencies: ["API", "VMM", "Config", "TestSupport"]),
         .testTarget(name: "ClientTests", dependencies: ["CloudHypervisorClient", "Config", "TestSupport"]),

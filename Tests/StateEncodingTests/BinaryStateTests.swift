@@ -83,7 +83,7 @@ final class BinaryStateTests: XCTestCase {
             XCTAssertThrowsError(try BinaryState.decode(Sample.self, from: payload.prefix(length)), "prefix \(length)")
         }
         XCTAssertThrowsError(try BinaryState.decode(Sample.self, from: payload + [0]), "trailing byte")
-        var generator = SplitMix64(seed: 0x5EED)
+        var generator = XorShift64(state: 0x5EED)
         var damaged = payload
         for offset in 0..<payload.count {
             let saved = damaged[offset]
@@ -127,15 +127,13 @@ final class BinaryStateTests: XCTestCase {
     }
 }
 
-/// Deterministic random numbers, so that a failing input can be reproduced.
-struct SplitMix64 {
+/// Deterministic random numbers (xorshift64), so that a failing input can be reproduced.
+struct XorShift64 {
     var state: UInt64
-    init(seed: UInt64) { state = seed }
     mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
+        state ^= state << 13
+        state ^= state >> 7
+        state ^= state << 17
+        return state
     }
 }

@@ -60,6 +60,7 @@ enum BinaryStateTag: UInt8 {
     case unkeyed = 0x11
 
     /// The integer tag of `T` (Int and UInt are 64-bit here).
+    @inline(__always)
     static func integer<T: FixedWidthInteger>(_: T.Type) -> BinaryStateTag {
         let log2Width = MemoryLayout<T>.size.trailingZeroBitCount
         return BinaryStateTag(rawValue: (T.isSigned ? i8.rawValue : u8.rawValue) + UInt8(log2Width))!
@@ -79,10 +80,12 @@ enum BinaryStateTag: UInt8 {
     var isSigned: Bool { (BinaryStateTag.i8.rawValue...BinaryStateTag.i64.rawValue).contains(rawValue) }
 }
 
-/// A coding key for array positions and `super`, in coding paths.
+/// A coding key for array positions and `super`, in coding paths (its text is only made when asked for:
+/// paths are built for every array element but read only in errors).
 struct BinaryStateKey: CodingKey {
-    let stringValue: String
+    private let name: String?
     let intValue: Int?
-    init(stringValue: String) { self.stringValue = stringValue; intValue = nil }
-    init(intValue: Int) { stringValue = "\(intValue)"; self.intValue = intValue }
+    var stringValue: String { name ?? "\(intValue!)" }
+    init(stringValue: String) { name = stringValue; intValue = nil }
+    init(intValue: Int) { name = nil; self.intValue = intValue }
 }

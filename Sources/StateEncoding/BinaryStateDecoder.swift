@@ -106,16 +106,18 @@ struct BinaryStateInput {
 
     func isNil(_ v: Value) -> Bool { v.tag == .null }
 
-    func bool(_ v: Value, codingPath: [any CodingKey]) throws -> Bool {
+    func bool(_ v: Value, codingPath: @autoclosure () -> [any CodingKey]) throws -> Bool {
         switch v.tag {
         case .no: false
         case .yes: true
-        default: throw mismatch(Bool.self, v, codingPath)
+        default: throw mismatch(Bool.self, v, codingPath())
         }
     }
 
     /// Any integer tag, converted exactly (a field that grew from UInt16 to UInt32 still reads old payloads).
-    func integer<T: FixedWidthInteger>(_ v: Value, as type: T.Type, codingPath: [any CodingKey]) throws -> T {
+    /// Inlined so that each concrete `decode(_: UInt32.Type)` gets a specialized copy.
+    @inline(__always)
+    func integer<T: FixedWidthInteger>(_ v: Value, as type: T.Type, codingPath: @autoclosure () -> [any CodingKey]) throws -> T {
         let converted: T?
         switch v.tag {
         case .u8: converted = T(exactly: bytes[v.body])
@@ -126,35 +128,36 @@ struct BinaryStateInput {
         case .i16: converted = T(exactly: load(Int16.self, v.body))
         case .i32: converted = T(exactly: load(Int32.self, v.body))
         case .i64: converted = T(exactly: load(Int64.self, v.body))
-        default: throw mismatch(type, v, codingPath)
+        default: throw mismatch(type, v, codingPath())
         }
-        guard let converted else { throw corrupted("the \(v.tag) value does not fit \(type)", at: v.offset, codingPath: codingPath) }
+        guard let converted else { throw corrupted("the \(v.tag) value does not fit \(type)", at: v.offset, codingPath: codingPath()) }
         return converted
     }
 
+    @inline(__always)
     private func load<T: FixedWidthInteger>(_: T.Type, _ offset: Int) -> T {
         T(littleEndian: bytes.loadUnaligned(fromByteOffset: offset, as: T.self))
     }
 
-    func double(_ v: Value, codingPath: [any CodingKey]) throws -> Double {
+    func double(_ v: Value, codingPath: @autoclosure () -> [any CodingKey]) throws -> Double {
         switch v.tag {
         case .f64: Double(bitPattern: load(UInt64.self, v.body))
         case .f32: Double(Float(bitPattern: load(UInt32.self, v.body)))
-        default: throw mismatch(Double.self, v, codingPath)
+        default: throw mismatch(Double.self, v, codingPath())
         }
     }
 
-    func float(_ v: Value, codingPath: [any CodingKey]) throws -> Float {
-        guard v.tag == .f32 else { throw mismatch(Float.self, v, codingPath) }
+    func float(_ v: Value, codingPath: @autoclosure () -> [any CodingKey]) throws -> Float {
+        guard v.tag == .f32 else { throw mismatch(Float.self, v, codingPath()) }
         return Float(bitPattern: load(UInt32.self, v.body))
     }
 
     private func content(_ v: Value) -> UnsafeRawBufferPointer { UnsafeRawBufferPointer(rebasing: bytes[v.body + 4..<v.end]) }
 
-    func string(_ v: Value, codingPath: [any CodingKey]) throws -> String {
-        guard v.tag == .string else { throw mismatch(String.self, v, codingPath) }
+    func string(_ v: Value, codingPath: @autoclosure () -> [any CodingKey]) throws -> String {
+        guard v.tag == .string else { throw mismatch(String.self, v, codingPath()) }
         guard let s = String(validating: content(v), as: UTF8.self) else {
-            throw corrupted("the string is not valid UTF-8", at: v.offset, codingPath: codingPath)
+            throw corrupted("the string is not valid UTF-8", at: v.offset, codingPath: codingPath())
         }
         return s
     }
@@ -162,19 +165,19 @@ struct BinaryStateInput {
     // MARK: Values
 
     /// Byte blobs and integer blocks straight into their arrays; anything else through its `init(from:)`.
-    func decodeValue<T: Decodable>(_ type: T.Type, _ v: Value, codingPath: [any CodingKey]) throws -> T {
+    func decodeValue<T: Decodable>(_ type: T.Type, _ v: Value, codingPath: @autoclosure () -> [any CodingKey]) throws -> T {
         if v.tag == .bytes {
             if T.self == Data.self { return Data(content(v)) as! T }
             if T.self == [UInt8].self { return [UInt8](content(v)) as! T }
         } else if v.tag == .integers {
-            if T.self == [UInt16].self { return try integers(v, UInt16.self, codingPath) as! T }
-            if T.self == [UInt32].self { return try integers(v, UInt32.self, codingPath) as! T }
-            if T.self == [UInt64].self { return try integers(v, UInt64.self, codingPath) as! T }
-            if T.self == [Int].self { return try integers(v, Int.self, codingPath) as! T }
-            if T.self == [Int32].self { return try integers(v, Int32.self, codingPath) as! T }
-            if T.self == [Int64].self { return try integers(v, Int64.self, codingPath) as! T }
+            if T.self == [UInt16].self { return try integers(v, UInt16.self, codingPath()) as! T }
+            if T.self == [UInt32].self { return try integers(v, UInt32.self, codingPath()) as! T }
+            if T.self == [UInt64].self { return try integers(v, UInt64.self, codingPath()) as! T }
+            if T.self == [Int].self { return try integers(v, Int.self, codingPath()) as! T }
+            if T.self == [Int32].self { return try integers(v, Int32.self, codingPath()) as! T }
+            if T.self == [Int64].self { return try integers(v, Int64.self, codingPath()) as! T }
         }
-        return try T(from: BinaryStateDecoder(input: self, value: v, codingPath: codingPath))
+        return try T(from: BinaryStateDecoder(input: self, value: v, codingPath: codingPath()))
     }
 
     /// The elements of an integer block, as `v`'s header describes them.
@@ -183,7 +186,7 @@ struct BinaryStateInput {
         return (tag, u32(at: v.body + 1), v.body + 5, tag.integerWidth!)
     }
 
-    private func integers<T: FixedWidthInteger>(_ v: Value, _: T.Type, _ codingPath: [any CodingKey]) throws -> [T] {
+    private func integers<T: FixedWidthInteger>(_ v: Value, _: T.Type, _ codingPath: @autoclosure () -> [any CodingKey]) throws -> [T] {
         let block = blockElements(v)
         if block.tag == BinaryStateTag.integer(T.self) {
             return (0..<block.count).map { load(T.self, block.start + $0 * block.width) }
@@ -191,7 +194,7 @@ struct BinaryStateInput {
         return try (0..<block.count).map { i in
             let start = block.start + i * block.width
             return try integer(Value(tag: block.tag, body: start, end: start + block.width), as: T.self,
-                               codingPath: codingPath + [BinaryStateKey(intValue: i)])
+                               codingPath: codingPath() + [BinaryStateKey(intValue: i)])
         }
     }
 }
@@ -233,7 +236,9 @@ struct BinaryKeyedDecoding<Key: CodingKey>: KeyedDecodingContainerProtocol {
     private func find(_ key: Key) -> BinaryStateInput.Value? {
         var name = key.stringValue
         return name.withUTF8 { wanted in
-            entries.first { $0.key.count == wanted.count && input.bytes[$0.key].elementsEqual(wanted) }?.value
+            entries.first {
+                $0.key.count == wanted.count && memcmp(input.bytes.baseAddress! + $0.key.lowerBound, wanted.baseAddress!, wanted.count) == 0
+            }?.value
         }
     }
 
@@ -264,6 +269,7 @@ struct BinaryKeyedDecoding<Key: CodingKey>: KeyedDecodingContainerProtocol {
         try input.decodeValue(type, try entry(key), codingPath: codingPath + [key])
     }
 
+    @inline(__always)
     private func integer<T: FixedWidthInteger>(_ key: Key) throws -> T {
         try input.integer(try entry(key), as: T.self, codingPath: codingPath + [key])
     }
@@ -294,15 +300,17 @@ struct BinaryKeyedDecoding<Key: CodingKey>: KeyedDecodingContainerProtocol {
 /// Unkeyed and single-value containers read the same scalars, each from the value `next` hands out.
 protocol BinaryPositionalDecoding {
     var input: BinaryStateInput { get }
-    /// The value to read and its coding path (an unkeyed container advances past it).
-    func next() throws -> (value: BinaryStateInput.Value, path: [any CodingKey])
+    /// The value to read (an unkeyed container advances past it).
+    func next() throws -> BinaryStateInput.Value
+    /// The coding path of the value `next` returned last.
+    var lastPath: [any CodingKey] { get }
 }
 
 extension BinaryPositionalDecoding {
-    func decode(_ type: Bool.Type) throws -> Bool { let (v, path) = try next(); return try input.bool(v, codingPath: path) }
-    func decode(_ type: String.Type) throws -> String { let (v, path) = try next(); return try input.string(v, codingPath: path) }
-    func decode(_ type: Double.Type) throws -> Double { let (v, path) = try next(); return try input.double(v, codingPath: path) }
-    func decode(_ type: Float.Type) throws -> Float { let (v, path) = try next(); return try input.float(v, codingPath: path) }
+    func decode(_ type: Bool.Type) throws -> Bool { try input.bool(try next(), codingPath: lastPath) }
+    func decode(_ type: String.Type) throws -> String { try input.string(try next(), codingPath: lastPath) }
+    func decode(_ type: Double.Type) throws -> Double { try input.double(try next(), codingPath: lastPath) }
+    func decode(_ type: Float.Type) throws -> Float { try input.float(try next(), codingPath: lastPath) }
     func decode(_ type: Int.Type) throws -> Int { try integer() }
     func decode(_ type: Int8.Type) throws -> Int8 { try integer() }
     func decode(_ type: Int16.Type) throws -> Int16 { try integer() }
@@ -313,15 +321,10 @@ extension BinaryPositionalDecoding {
     func decode(_ type: UInt16.Type) throws -> UInt16 { try integer() }
     func decode(_ type: UInt32.Type) throws -> UInt32 { try integer() }
     func decode(_ type: UInt64.Type) throws -> UInt64 { try integer() }
-    func decode<T: Decodable>(_ type: T.Type) throws -> T {
-        let (v, path) = try next()
-        return try input.decodeValue(type, v, codingPath: path)
-    }
+    func decode<T: Decodable>(_ type: T.Type) throws -> T { try input.decodeValue(type, try next(), codingPath: lastPath) }
 
-    private func integer<T: FixedWidthInteger>() throws -> T {
-        let (v, path) = try next()
-        return try input.integer(v, as: T.self, codingPath: path)
-    }
+    @inline(__always)
+    private func integer<T: FixedWidthInteger>() throws -> T { try input.integer(try next(), as: T.self, codingPath: lastPath) }
 }
 
 struct BinaryUnkeyedDecoding: UnkeyedDecodingContainer, BinaryPositionalDecoding {
@@ -357,15 +360,17 @@ struct BinaryUnkeyedDecoding: UnkeyedDecodingContainer, BinaryPositionalDecoding
     var currentIndex: Int { cursor.index }
     var isAtEnd: Bool { cursor.index >= count! }
 
-    func next() throws -> (value: BinaryStateInput.Value, path: [any CodingKey]) {
-        let path = codingPath + [BinaryStateKey(intValue: cursor.index)]
+    var lastPath: [any CodingKey] { codingPath + [BinaryStateKey(intValue: cursor.index - 1)] }
+
+    func next() throws -> BinaryStateInput.Value {
         guard !isAtEnd else {
-            throw DecodingError.valueNotFound(Any.self, .init(codingPath: path, debugDescription: "binary state: the array has only \(count!) elements"))
+            throw DecodingError.valueNotFound(Any.self, .init(codingPath: codingPath + [BinaryStateKey(intValue: cursor.index)],
+                                                              debugDescription: "binary state: the array has only \(count!) elements"))
         }
         defer { cursor.index += 1 }
-        if let elements { return (elements[cursor.index], path) }
+        if let elements { return elements[cursor.index] }
         let b = block!, start = b.start + cursor.index * b.width
-        return (.init(tag: b.tag, body: start, end: start + b.width), path)
+        return .init(tag: b.tag, body: start, end: start + b.width)
     }
 
     mutating func decodeNil() throws -> Bool {
@@ -382,8 +387,8 @@ struct BinaryUnkeyedDecoding: UnkeyedDecodingContainer, BinaryPositionalDecoding
     mutating func superDecoder() throws -> any Decoder { try nestedDecoder() }
 
     private func nestedDecoder() throws -> BinaryStateDecoder {
-        let (v, path) = try next()
-        return BinaryStateDecoder(input: input, value: v, codingPath: path)
+        let v = try next()
+        return BinaryStateDecoder(input: input, value: v, codingPath: lastPath)
     }
 }
 
@@ -392,6 +397,7 @@ struct BinarySingleValueDecoding: SingleValueDecodingContainer, BinaryPositional
     let value: BinaryStateInput.Value
     let codingPath: [any CodingKey]
 
-    func next() throws -> (value: BinaryStateInput.Value, path: [any CodingKey]) { (value, codingPath) }
+    func next() throws -> BinaryStateInput.Value { value }
+    var lastPath: [any CodingKey] { codingPath }
     func decodeNil() -> Bool { input.isNil(value) }
 }

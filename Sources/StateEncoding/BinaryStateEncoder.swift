@@ -4,10 +4,13 @@ import Foundation
 /// count are placeholders until it is finished, which is when something is next written to a container
 /// below it on the stack (or at the end): containers must be filled one at a time, as synthesized `Codable`
 /// does. Writing to a container that was already finished, or a second value into one slot, is refused.
+///
+/// The buffer and the stack are only touched from the thread encoding, one access at a time, so their
+/// dynamic exclusivity checks (a quarter of the time spent encoding a vCPU) are turned off.
 final class BinaryStateWriter {
-    var bytes: [UInt8] = []
+    @exclusivity(unchecked) var bytes: [UInt8] = []
     /// Open containers, innermost last: where their length field is, and entries written so far.
-    private var open: [(id: Int, lengthOffset: Int, count: UInt32)] = []
+    @exclusivity(unchecked) private var open: [(id: Int, lengthOffset: Int, count: UInt32)] = []
     private var nextID = 0
     /// The first misuse, reported by `finish` (container creation cannot throw).
     private var failure: (any Error)?
@@ -62,30 +65,31 @@ final class BinaryStateWriter {
 
     func tag(_ tag: BinaryStateTag) { bytes.append(tag.rawValue) }
 
+    @inline(__always)  // so that each concrete encode(_: UInt32) gets a specialized copy
     func integer<T: FixedWidthInteger>(_ value: T) {
         bytes.append(BinaryStateTag.integer(T.self).rawValue)
         withUnsafeBytes(of: value.littleEndian) { bytes.append(contentsOf: $0) }
     }
 
-    func length(_ count: Int, codingPath: [any CodingKey]) throws {
+    func length(_ count: Int, codingPath: @autoclosure () -> [any CodingKey]) throws {
         guard let n = UInt32(exactly: count) else {
             let reason = "\(count) elements or bytes do not fit a 32-bit length"
-            throw EncodingError.invalidValue(count, .init(codingPath: codingPath, debugDescription: reason))
+            throw EncodingError.invalidValue(count, .init(codingPath: codingPath(), debugDescription: reason))
         }
         withUnsafeBytes(of: n.littleEndian) { bytes.append(contentsOf: $0) }
     }
 
-    func blob<C: Collection>(_ tag: BinaryStateTag, _ content: C, codingPath: [any CodingKey]) throws where C.Element == UInt8 {
+    func blob<C: Collection>(_ tag: BinaryStateTag, _ content: C, codingPath: @autoclosure () -> [any CodingKey]) throws where C.Element == UInt8 {
         self.tag(tag)
-        try length(content.count, codingPath: codingPath)
+        try length(content.count, codingPath: codingPath())
         bytes.append(contentsOf: content)
     }
 
     /// One typed block: no tag per element, the elements stored back to back.
-    func integers<T: FixedWidthInteger>(_ values: [T], codingPath: [any CodingKey]) throws {
+    func integers<T: FixedWidthInteger>(_ values: [T], codingPath: @autoclosure () -> [any CodingKey]) throws {
         tag(.integers)
         bytes.append(BinaryStateTag.integer(T.self).rawValue)
-        try length(values.count, codingPath: codingPath)
+        try length(values.count, codingPath: codingPath())
         let start = bytes.count, width = MemoryLayout<T>.size
         bytes.append(contentsOf: repeatElement(0, count: values.count * width))
         bytes.withUnsafeMutableBytes { out in
@@ -95,21 +99,19 @@ final class BinaryStateWriter {
 
     /// Writes `value` at the end of the buffer: byte and integer arrays as blocks, everything else through
     /// its own `encode(to:)`. A value that writes nothing is stored as null, so every slot holds a value.
-    func encodeValue<T: Encodable>(_ value: T, codingPath: [any CodingKey]) throws {
-        switch value {
-        case let v as Data: try blob(.bytes, v, codingPath: codingPath)
-        case let v as [UInt8]: try blob(.bytes, v, codingPath: codingPath)
-        case let v as [UInt16]: try integers(v, codingPath: codingPath)
-        case let v as [UInt32]: try integers(v, codingPath: codingPath)
-        case let v as [UInt64]: try integers(v, codingPath: codingPath)
-        case let v as [Int]: try integers(v, codingPath: codingPath)
-        case let v as [Int32]: try integers(v, codingPath: codingPath)
-        case let v as [Int64]: try integers(v, codingPath: codingPath)
-        default:
-            let slot = bytes.count
-            try value.encode(to: BinaryStateEncoder(writer: self, slot: slot, codingPath: codingPath))
-            if bytes.count == slot { tag(.null) }
-        }
+    /// (Type identity is checked before casting: a failing `as?` costs a runtime cast for every struct.)
+    func encodeValue<T: Encodable>(_ value: T, codingPath: @autoclosure () -> [any CodingKey]) throws {
+        if T.self == Data.self { return try blob(.bytes, value as! Data, codingPath: codingPath()) }
+        if T.self == [UInt8].self { return try blob(.bytes, value as! [UInt8], codingPath: codingPath()) }
+        if T.self == [UInt16].self { return try integers(value as! [UInt16], codingPath: codingPath()) }
+        if T.self == [UInt32].self { return try integers(value as! [UInt32], codingPath: codingPath()) }
+        if T.self == [UInt64].self { return try integers(value as! [UInt64], codingPath: codingPath()) }
+        if T.self == [Int].self { return try integers(value as! [Int], codingPath: codingPath()) }
+        if T.self == [Int32].self { return try integers(value as! [Int32], codingPath: codingPath()) }
+        if T.self == [Int64].self { return try integers(value as! [Int64], codingPath: codingPath()) }
+        let slot = bytes.count
+        try value.encode(to: BinaryStateEncoder(writer: self, slot: slot, codingPath: codingPath()))
+        if bytes.count == slot { tag(.null) }
     }
 }
 
@@ -214,8 +216,8 @@ struct BinaryKeyedEncoding<Key: CodingKey>: KeyedEncodingContainerProtocol, Bina
 /// Unkeyed and single-value containers take the same writes, each into the next place `begin` claims.
 protocol BinaryPositionalEncoding: BinaryScalarEncoding {
     mutating func begin() throws
-    /// The coding path of the value `begin` will claim.
-    var nextPath: [any CodingKey] { get }
+    /// The coding path of the value `begin` claimed last.
+    var lastPath: [any CodingKey] { get }
 }
 
 extension BinaryPositionalEncoding {
@@ -235,9 +237,8 @@ extension BinaryPositionalEncoding {
     mutating func encode(_ value: UInt32) throws { try begin(); writer.integer(value) }
     mutating func encode(_ value: UInt64) throws { try begin(); writer.integer(value) }
     mutating func encode<T: Encodable>(_ value: T) throws {
-        let path = nextPath
         try begin()
-        try writer.encodeValue(value, codingPath: path)
+        try writer.encodeValue(value, codingPath: lastPath)
     }
 }
 
@@ -253,7 +254,7 @@ struct BinaryUnkeyedEncoding: UnkeyedEncodingContainer, BinaryPositionalEncoding
         self.codingPath = codingPath
     }
 
-    var nextPath: [any CodingKey] { codingPath + [BinaryStateKey(intValue: count)] }
+    var lastPath: [any CodingKey] { codingPath + [BinaryStateKey(intValue: count - 1)] }
 
     mutating func begin() throws {
         try writer.beginEntry(in: id, codingPath: codingPath)
@@ -268,9 +269,8 @@ struct BinaryUnkeyedEncoding: UnkeyedEncodingContainer, BinaryPositionalEncoding
     mutating func superEncoder() -> any Encoder { nestedEncoder() }
 
     private mutating func nestedEncoder() -> BinaryStateEncoder {
-        let path = nextPath
-        do { try begin() } catch { writer.fail("\(error)", codingPath: path) }
-        return BinaryStateEncoder(writer: writer, slot: writer.bytes.count, codingPath: path)
+        do { try begin() } catch { writer.fail("\(error)", codingPath: codingPath) }
+        return BinaryStateEncoder(writer: writer, slot: writer.bytes.count, codingPath: lastPath)
     }
 }
 
@@ -278,7 +278,7 @@ struct BinarySingleValueEncoding: SingleValueEncodingContainer, BinaryPositional
     let writer: BinaryStateWriter
     let slot: Int
     let codingPath: [any CodingKey]
-    var nextPath: [any CodingKey] { codingPath }
+    var lastPath: [any CodingKey] { codingPath }
 
     /// The slot takes exactly one value.
     func begin() throws {

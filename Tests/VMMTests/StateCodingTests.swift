@@ -75,10 +75,26 @@ final class StateCodingTests: XCTestCase {
         let vm = try makeVm()
         let vcpu = try component(vm, "vcpu-0", as: VcpuComponent.self)
         let rng = try XCTUnwrap(vm.devices.virtio.placed.first { $0.id == "__rng" }).transport
-        report("vcpu", try vcpu.capture())
+        let vcpuState = try vcpu.capture()
+        report("vcpu", vcpuState)
         report("virtio-rng transport", rng.saveState())
-        let capture = median { _ = try? vcpu.capture() }
-        print("state-coding: vcpu capture (ioctls) \(capture) µs")
+        let capture = median { _ = try? vcpu.capture() }, apply = median { try? vcpu.apply(vcpuState) }
+        print("state-coding: vcpu ioctls: capture \(capture) µs, apply \(apply) µs")
+
+        // Both vCPUs one after the other, and each on its own thread (ioctls and encoding).
+        nonisolated(unsafe) let vcpus = vm.stateComponents(pausedClock: nil).filter { $0 is VcpuComponent }
+        nonisolated(unsafe) let payloads = try vcpus.map { try $0.save() }
+        let sequential = (save: median { for c in vcpus { _ = try? c.save() } },
+                          restore: median { for (c, p) in zip(vcpus, payloads) { try? c.restore(p, version: c.version) } })
+        let concurrent = (save: median { DispatchQueue.concurrentPerform(iterations: vcpus.count) { _ = try? vcpus[$0].save() } },
+                          restore: median { DispatchQueue.concurrentPerform(iterations: vcpus.count) { try? vcpus[$0].restore(payloads[$0], version: 1) } })
+        print("state-coding: \(vcpus.count) vcpus save+restore: sequential \(sequential.save) + \(sequential.restore) µs, "
+              + "concurrent \(concurrent.save) + \(concurrent.restore) µs")
+        let all = vm.stateComponents(pausedClock: nil), allPayloads = try all.map { try $0.save() }
+        let whole = (save: median { for c in all { _ = try? c.save() } },
+                     restore: median { for (c, p) in zip(all, allPayloads) { try? c.restore(p, version: c.version) } })
+        print("state-coding: all \(all.count) components: save \(whole.save) µs, restore \(whole.restore) µs, "
+              + "\(allPayloads.reduce(0) { $0 + $1.count }) bytes")
     }
 
     private func report<T: Codable>(_ name: String, _ state: T) {

@@ -233,7 +233,8 @@ struct BinaryKeyedDecoding<Key: CodingKey>: KeyedDecodingContainerProtocol {
         entries.compactMap { Key(stringValue: String(decoding: UnsafeRawBufferPointer(rebasing: input.bytes[$0.key]), as: UTF8.self)) }
     }
 
-    private func find(_ key: Key) -> BinaryStateInput.Value? {
+    /// The entry for `key` (`Key`, or `super`, which `Key` need not have).
+    private func find<K: CodingKey>(_ key: K) -> BinaryStateInput.Value? {
         var name = key.stringValue
         return name.withUTF8 { wanted in
             entries.first {
@@ -242,7 +243,7 @@ struct BinaryKeyedDecoding<Key: CodingKey>: KeyedDecodingContainerProtocol {
         }
     }
 
-    private func entry(_ key: Key) throws -> BinaryStateInput.Value {
+    private func entry<K: CodingKey>(_ key: K) throws -> BinaryStateInput.Value {
         guard let v = find(key) else {
             throw DecodingError.keyNotFound(key, .init(codingPath: codingPath, debugDescription: "binary state: no entry \"\(key.stringValue)\""))
         }
@@ -288,10 +289,7 @@ struct BinaryKeyedDecoding<Key: CodingKey>: KeyedDecodingContainerProtocol {
 
     func superDecoder() throws -> any Decoder {
         let key = BinaryStateKey(stringValue: "super")
-        guard let v = find(Key(stringValue: "super")!) else {
-            throw DecodingError.keyNotFound(key, .init(codingPath: codingPath, debugDescription: "binary state: no entry \"super\""))
-        }
-        return decoder(key, v)
+        return decoder(key, try entry(key))
     }
 
     func superDecoder(forKey key: Key) throws -> any Decoder { decoder(key, try entry(key)) }

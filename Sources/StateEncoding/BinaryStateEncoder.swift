@@ -163,8 +163,8 @@ struct BinaryKeyedEncoding<Key: CodingKey>: KeyedEncodingContainerProtocol, Bina
     let id: Int
     let codingPath: [any CodingKey]
 
-    /// Claims the next entry and writes its key.
-    private func begin(_ key: Key) throws {
+    /// Claims the next entry and writes its key (`Key`, or `super`, which `Key` need not have).
+    private func begin<K: CodingKey>(_ key: K) throws {
         try writer.beginEntry(in: id, codingPath: codingPath)
         let utf8 = key.stringValue.utf8
         guard (1...255).contains(utf8.count) else {
@@ -203,11 +203,11 @@ struct BinaryKeyedEncoding<Key: CodingKey>: KeyedEncodingContainerProtocol, Bina
         nestedEncoder(key).unkeyedContainer()
     }
 
-    mutating func superEncoder() -> any Encoder { nestedEncoder(Key(stringValue: "super")!) }
+    mutating func superEncoder() -> any Encoder { nestedEncoder(BinaryStateKey(stringValue: "super")) }
     mutating func superEncoder(forKey key: Key) -> any Encoder { nestedEncoder(key) }
 
     /// An encoder for the slot after `key` (container creation cannot throw: a misuse fails `finish`).
-    private func nestedEncoder(_ key: Key) -> BinaryStateEncoder {
+    private func nestedEncoder<K: CodingKey>(_ key: K) -> BinaryStateEncoder {
         do { try begin(key) } catch { writer.fail("\(error)", codingPath: codingPath + [key]) }
         return BinaryStateEncoder(writer: writer, slot: writer.bytes.count, codingPath: codingPath + [key])
     }

@@ -122,6 +122,29 @@ final class BinaryStateTests: XCTestCase {
         }
     }
 
+    /// `super` is written and found under that key even when the type's keys have no such case.
+    final class Derived: Codable, Equatable {
+        enum K: CodingKey { case own }
+        let own: UInt16, base: Inner
+        init(own: UInt16, base: Inner) { self.own = own; self.base = base }
+        init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: K.self)
+            own = try c.decode(UInt16.self, forKey: .own)
+            base = try Inner(from: c.superDecoder())
+        }
+        func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: K.self)
+            try c.encode(own, forKey: .own)
+            try base.encode(to: c.superEncoder())
+        }
+        static func == (a: Derived, b: Derived) -> Bool { a.own == b.own && a.base == b.base }
+    }
+
+    func testSuperEncoderUsesItsOwnKey() throws {
+        let value = Derived(own: 9, base: Inner(index: 1, value: 2))
+        XCTAssertEqual(try BinaryState.decode(Derived.self, from: BinaryState.encode(value)), value)
+    }
+
     func testInterleavedContainersAreRefused() {
         XCTAssertThrowsError(try BinaryState.encode(Interleaved()))
     }

@@ -41,9 +41,12 @@ let package = Package(
         .target(name: "Zstd", dependencies: ["CZstd"]),
         // Snapshot container: versioned state sections and zstd-compressed memory ranges, with checksums.
         .target(name: "Snapshot", dependencies: ["Zstd", "CKVM"]),
+        // Compact self-describing binary Codable for component state payloads (fast to save and restore).
+        .target(name: "StateEncoding"),
         // The virtual machine monitor: builds a VM from a VmConfig, runs vCPU threads, owns its lifecycle.
         .target(name: "VMM", dependencies: [
             "Hypervisor", "Memory", "Boot", "Devices", "Pci", "Virtio", "Config", "Snapshot", "Migration", "Zstd",
+            "StateEncoding",
             .product(name: "Logging", package: "swift-log"),
         ]),
         // Live migration wire protocol and transports (UNIX, TCP), independent of KVM.
@@ -91,10 +94,11 @@ let package = Package(
         .testTarget(name: "ConfigTests", dependencies: ["Config", "TestSupport"]),
         .testTarget(name: "PciTests", dependencies: ["Pci", "Devices"]),
         .testTarget(name: "VirtioTests", dependencies: ["Virtio", "Memory", "Hypervisor", "Pci"]),
-        .testTarget(name: "VMMTests", dependencies: ["VMM", "Config", "Snapshot", "TestSupport"]),
+        .testTarget(name: "VMMTests", dependencies: ["VMM", "Config", "Devices", "Hypervisor", "Snapshot", "StateEncoding", "TestSupport"]),
         .testTarget(name: "GuestTests", dependencies: ["TestSupport"]),
         .testTarget(name: "APITests", dependencies: ["API", "VMM", "Config", "TestSupport"]),
         .testTarget(name: "ClientTests", dependencies: ["CloudHypervisorClient", "Config", "TestSupport"]),
+        .testTarget(name: "StateEncodingTests", dependencies: ["StateEncoding"]),
         .testTarget(name: "SnapshotTests", dependencies: ["Snapshot", "TestSupport"]),
         .testTarget(name: "MigrationTests", dependencies: ["Migration", "VMM", "Config", "Zstd", "TestSupport"]),
         .testTarget(name: "DBusAPITests", dependencies: ["DBusAPI", "VMM", "Config", "TestSupport"]),

@@ -28,6 +28,7 @@ struct ChunkRecordLayout {
     static let v2 = ChunkRecordLayout(version: 2, headerSize: 48, runEntrySize: 12, compressedOffset: 24, rawOffset: 28,
                                       flagsOffset: 32, checksumOffset: 40)
 
+    /// Version 3 changed only state.bin's payloads: its chunks are version 2's.
     static func forVersion(_ version: UInt32) -> ChunkRecordLayout { version == 1 ? .v1 : .v2 }
 
     // Header fields both versions share.

@@ -2,7 +2,9 @@
 /// Changing any of them is a format change: bump `version` and keep readers for the old ones.
 public enum SnapshotFormat {
     /// The format version this build writes, and the newest it reads (it reads every version from 1).
-    public static let version: UInt32 = 2
+    /// Version 3 has version 2's layout; its section payloads are in the VMM's binary state encoding, which
+    /// builds that read only versions 1 and 2 could not decode, so they refuse it up front.
+    public static let version: UInt32 = 3
 
     /// The files of a snapshot directory.
     public static let configFileName = "config.json"

@@ -117,6 +117,7 @@ extension Vmm {
                 // The vCPU threads too: they park before their first run, and cost nothing in the pause then.
                 let vm = try build(config: config, origin: .incoming(ram: memory), replacingSource: true)
                 startThreads(vm, paused: true)
+                vm.warmUpStateRestore()
                 reply(.success(vm))
             } catch {
                 reply(.failure(VmmError(.internalError, ["The VM could not receive a migration", "\(error)"])))

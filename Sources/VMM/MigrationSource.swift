@@ -88,6 +88,7 @@ final class OutgoingMigration: @unchecked Sendable {
             defer { if let compression { logCompression(compression) } }
             try session.start(flags: request.local ? .localMemory : compression != nil ? .compressedMemory : [])
             try session.sendConfig(try Self.configJSON(vm.config))
+            vm.warmUpStateCapture()
             // Local: no pre-copy, the RAM itself is handed over while the guest runs (the destination maps it
             // and builds its VM around it, but writes it only after its Ok).
             var lastDirty: [[UInt64]]?

@@ -195,6 +195,27 @@ public final class Vm: @unchecked Sendable {
         }
     }
 
+    /// Saves, and drops, each component that can be saved while the guest runs (the KVM VM and the devices;
+    /// not the vCPUs, whose ioctls would wait for KVM_RUN to return). The first save of a state type pays for
+    /// Swift's lazily built type metadata and conformance lookups — most of a small VM's capture time — which
+    /// a migration should pay before the pause, not in its downtime.
+    func warmUpStateCapture() {
+        for component in stateComponents(pausedClock: nil) where !(component is VcpuComponent) {
+            _ = try? component.save()
+        }
+    }
+
+    /// For a migration destination's VM, built and parked before its state arrives (it never ran): puts each
+    /// component's own fresh state back, so that applying the migrated state pays no first-use costs in the
+    /// downtime (see `warmUpStateCapture`). `applyState` then overwrites all of it.
+    func warmUpStateRestore() {
+        precondition(isPaused, "only a parked VM's state can be applied")
+        for component in stateComponents(pausedClock: nil) {
+            guard let own = try? component.save() else { continue }
+            try? component.restore(own, version: component.version)
+        }
+    }
+
     /// The serial port's input, for the console to feed (nil when the serial port is off).
     var serialInput: (@Sendable ([UInt8]) -> Int)? {
         guard let serial = devices.serial else { return nil }

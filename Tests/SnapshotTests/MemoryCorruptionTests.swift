@@ -100,7 +100,7 @@ final class MemoryCorruptionTests: XCTestCase {
     func testFixedPartsAreCheckedAtOpen() {
         var bytes = original
         bytes[8] = 9
-        XCTAssertEqual(openAndRestore(with: bytes)?.description, "memory.bin: format version 9 is newer than this build supports (2)")
+        XCTAssertEqual(openAndRestore(with: bytes)?.description, "memory.bin: format version 9 is newer than this build supports (3)")
         bytes = original
         bytes[32 + 20] ^= 1                                       // range table
         XCTAssertEqual(openAndRestore(with: bytes), .checksumMismatch(file: "memory.bin", place: .rangeTable))

@@ -21,7 +21,7 @@ final class RoundTripTests: XCTestCase {
     func testSectionsConfigAndMemoryRoundTrip() throws {
         let f = try fixture()
         let reader = try SnapshotReader(directory: f.directory)
-        XCTAssertEqual(reader.formatVersion, 2)
+        XCTAssertEqual(reader.formatVersion, SnapshotFormat.version)
         XCTAssertEqual(reader.config, SnapshotFixture.config)
         XCTAssertEqual(reader.sections.map(\.id), SnapshotFixture.sections.map(\.id))
         for expected in SnapshotFixture.sections {

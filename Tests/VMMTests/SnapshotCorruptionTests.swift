@@ -92,7 +92,7 @@ final class SnapshotCorruptionTests: XCTestCase {
         try expectRefused("state-section", mentioning: ["state.bin", "vcpu-"]) { dir in
             // Inside the first vCPU section's payload (the largest sections).
             let data = try Data(contentsOf: URL(fileURLWithPath: dir + "/state.bin"))
-            let marker = Data("\"regs\"".utf8)
+            let marker = Data("regs".utf8)   // the key of the registers' entry
             let at = data.range(of: marker)!.lowerBound + 10
             try flip(dir + "/state.bin", at: at)
         }

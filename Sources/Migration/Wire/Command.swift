@@ -46,8 +46,11 @@ public enum Command: UInt16, Sendable, CaseIterable, CustomStringConvertible {
 
 /// Protocol constants and bounds.
 public enum Limits {
-    /// This VMM's protocol version, carried in the Start header.
-    public static let protocolVersion: UInt16 = 1
+    /// This VMM's protocol version, carried in the Start header. Version 2 sends State payloads in the
+    /// binary state encoding; the destination reads either encoding, so it still accepts version 1 sources.
+    public static let protocolVersion: UInt16 = 2
+    /// The oldest source protocol version a destination accepts.
+    public static let oldestProtocolVersion: UInt16 = 1
     /// Guest pages are 4 KiB; every memory range is a whole number of pages.
     public static let pageSize: UInt64 = 4096
     /// The VmConfig JSON (the REST API accepts bodies up to 4 MiB too).

@@ -21,8 +21,8 @@ public enum StartMessage {
         guard Array(payload.prefix(8)) == magic else {
             throw .protocolViolation("Start payload does not begin with SWIFT-CH: not a swift-cloud-hypervisor source")
         }
-        guard version == Limits.protocolVersion else {
-            throw .protocolViolation("protocol version \(version) is not supported (this VMM speaks version \(Limits.protocolVersion)): use the same VMM build on both hosts")
+        guard (Limits.oldestProtocolVersion...Limits.protocolVersion).contains(version) else {
+            throw .protocolViolation("protocol version \(version) is not supported (this VMM speaks versions \(Limits.oldestProtocolVersion)…\(Limits.protocolVersion)): use the same VMM build on both hosts")
         }
         let pageSize: UInt32 = payload.le(8), raw: UInt32 = payload.le(12)
         guard pageSize == UInt32(Limits.pageSize) else {

@@ -1,5 +1,7 @@
+import Config
 import Devices
 import Foundation
+import StateEncoding
 
 /// Why a component's saved state could not be captured or applied.
 public struct StateError: Error, CustomStringConvertible, Sendable {
@@ -21,17 +23,23 @@ protocol StateComponent {
     func restore(_ data: Data, version: UInt32) throws
 }
 
-/// JSON for state payloads: stable key order, so equal states give equal bytes.
+/// How state payloads are encoded: the binary form (`BinaryState`: fast, inside migration downtime) is
+/// written; both it and the JSON of older builds (sorted keys, begins with `{`) are read, told apart by the
+/// first byte (snapshots/FORMAT.md, "State payloads").
 enum StateCoding {
     static func encode<T: Encodable>(_ value: T) throws -> Data {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        return try encoder.encode(value)
+        try BinaryState.encode(value)
     }
 
     static func decode<T: Decodable>(_ type: T.Type, from data: Data, component: String) throws -> T {
+        let binary = BinaryState.isBinary(data)
         do {
-            return try JSONDecoder().decode(type, from: data)
+            return binary ? try BinaryState.decode(type, from: data) : try JSONDecoder().decode(type, from: data)
+        } catch let error as DecodingError {
+            // `summary` calls a top-level failure "invalid JSON"; the binary decoder's text says what and where.
+            var detail = error.summary
+            if binary, case let .dataCorrupted(context) = error, context.codingPath.isEmpty { detail = context.debugDescription }
+            throw StateError(component: component, reason: "cannot decode saved \(binary ? "binary" : "JSON") state: \(detail)")
         } catch {
             throw StateError(component: component, reason: "cannot decode saved state: \(error)")
         }

@@ -23,6 +23,36 @@ final class VirtioMigrationTests: XCTestCase {
         try migrateWithBusyDevices(memory: "256M,shared=on", options: #","local":true"#)
     }
 
+    /// Same host: the destination builds its VM, vsock device included, while memory arrives, but takes the
+    /// vsock socket path over only when the migrated state is applied, after the source's pause. A
+    /// destination that dies before that leaves the source its path: host clients still reach the guest.
+    func testADestinationDyingBeforeThePauseLeavesTheSourceItsVsockPath() throws {
+        let peers = try LivePeers()
+        let vsock = peers.dir.file("vsock")
+        let source = try peers.source(cmdline: "workload=memcheck:64,counter", extra: ["--vsock", "cid=3,socket=\(vsock)"])
+        try source.process.waitFor(#"^MEMSUM "#, timeout: 20)
+        let before = Array("before the migration\n".utf8)
+        XCTAssertEqual(try HybridVsockClient(socket: vsock, port: 1234).echo(before), before)
+        // 64 MiB of data at 8 MB/s: seconds of memory phase, while the destination's VM stands ready.
+        let link = try peers.slowLink(bytesPerSecond: 8_000_000)
+        let sent = try source.api.put("vm.send-migration", #"{"destination_url":"\#(link.slowURL)"}"#)
+        XCTAssertEqual(sent.status, 204, sent.body)
+        let deadline = Date().addingTimeInterval(20)
+        var progress = try link.destination.api.get("vm.migration-progress")
+        while !progress.body.contains(#""phase":"memory""#), Date() < deadline {
+            usleep(20_000)
+            progress = try link.destination.api.get("vm.migration-progress")
+        }
+        XCTAssertTrue(progress.body.contains(#""phase":"memory""#), progress.body)
+        sleep(1)   // the VM is built within milliseconds of the Config (debug build, loaded host: well within 1 s)
+        kill(link.destination.process.process.processIdentifier, SIGKILL)
+        _ = try source.waitForFailure(count: 1)
+        try source.assertStillRunning()
+        let after = Array("after the failed migration\n".utf8)
+        XCTAssertEqual(try HybridVsockClient(socket: vsock, port: 1234).echo(after), after)
+        withExtendedLifetime(link) {}
+    }
+
     private func migrateWithBusyDevices(memory: String, options: String, name: String = #function) throws {
         let peers = try LivePeers(name)
         let disk = peers.dir.file("disk.img"), vsock = peers.dir.file("vsock")

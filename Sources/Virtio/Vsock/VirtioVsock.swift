@@ -31,8 +31,9 @@ public final class VirtioVsock: VirtioDevice, @unchecked Sendable {
     /// Listens on `socketPath` (a stale socket file is replaced; one a live process accepts on is refused).
     ///
     /// `takeOver`: the destination of a migration, whose source may be a live process on this host holding
-    /// the path. The path is taken over only when the saved state is restored, i.e. once the source has
-    /// paused its guest: a destination built while memory still arrives must not steal the source's
+    /// the path. The path is taken over only when the device is activated, i.e. when the migrated state of
+    /// a driven device is applied, once the source has paused its guest: a destination built while memory
+    /// still arrives (and whose fresh state is put back once to warm it up) must not steal the source's
     /// connections, nor leave it without its path if the migration fails before that.
     public init(cid: UInt64, socketPath: String, takeOver: Bool = false) throws(VsockError) {
         guard cid >= 3, cid < UInt64(UInt32.max) else { throw .invalidCID(cid) }
@@ -70,6 +71,7 @@ public final class VirtioVsock: VirtioDevice, @unchecked Sendable {
     // MARK: lifecycle
 
     public func activate(_ activation: VirtioActivation) throws {
+        if listenFD < 0 { try listen() }
         let reset = restored.exchange(false, ordering: .acquiringAndReleasing)
         try runner.start(name: "virtio-vsock", queueEvents: activation.queueEvents) { thread in
             try VsockMuxer(thread: thread, activation: activation, guestCid: cid, listenFD: listenFD,
@@ -96,7 +98,6 @@ public final class VirtioVsock: VirtioDevice, @unchecked Sendable {
         guard saved == cid else {
             throw VirtioError.badRequest("virtio-vsock state is for cid \(saved), the device has cid \(cid)")
         }
-        if listenFD < 0 { try listen() }
         restored.store(true, ordering: .releasing)
     }
 }

@@ -118,8 +118,8 @@ final class IncomingMigration: MigrationSink, @unchecked Sendable {
             // The source has its Ok and lets go of the guest: run it here at once (the control loop, told
             // below, only records the new state; no request can touch the VM while a receive is on).
             let okAt = ContinuousClock.now
-            if !paused { arrived?.resume() }
-            let resumeMs = OutgoingMigration.milliseconds(ContinuousClock.now - okAt)
+            let released = paused ? okAt : arrived?.resume() ?? okAt
+            let resumeMs = OutgoingMigration.milliseconds(released - okAt)
             update {
                 $0.phase = .completed
                 $0.transferred_bytes = server.bytesReceived

@@ -256,15 +256,20 @@ public final class Vm: @unchecked Sendable {
         isPaused = true
     }
 
-    public func resume() {
+    /// Returns the moment the vCPU threads were let go: waking them may preempt the caller on a busy host,
+    /// so the return comes later than the guest's restart.
+    @discardableResult
+    public func resume() -> ContinuousClock.Instant {
         if var clock = pausedClock {
             clock.flags = 0
             try? kvmVM.setClock(clock)
             pausedClock = nil
         }
         devices.virtio.resumeAll()
-        control.resume()
         isPaused = false
+        let released = ContinuousClock.now
+        control.resume()
+        return released
     }
 
     /// Auto-converge: holds the vCPUs for `percent` % of every `VcpuThrottle.period` (0 lifts it, and returns

@@ -119,6 +119,7 @@ final class IncomingMigration: MigrationSink, @unchecked Sendable {
             // below, only records the new state; no request can touch the VM while a receive is on).
             let okAt = ContinuousClock.now
             let released = paused ? okAt : arrived?.resume() ?? okAt
+            let resumedAt = Date().addingTimeInterval(-(ContinuousClock.now - released).seconds)
             let resumeMs = OutgoingMigration.milliseconds(released - okAt)
             update {
                 $0.phase = .completed
@@ -129,6 +130,7 @@ final class IncomingMigration: MigrationSink, @unchecked Sendable {
                 "receiver_url": listener.url.description, "total_ms": String(Int(progress.elapsed_ms)),
                 "transferred_bytes": String(server.bytesReceived), "paused": String(paused),
                 "resumed_after_ok_ms": String(format: "%.3f", resumeMs),
+                "resumed_at_us": String(Int64(resumedAt.timeIntervalSince1970 * 1e6)),
             ])
             result = .success(paused)
         } catch {

@@ -27,6 +27,7 @@ final class OutgoingMigration: @unchecked Sendable {
     private let finished = DispatchSemaphore(value: 0)
     /// Worker thread only.
     private var progress: MigrationProgress
+    private var pausedAt: Date?
     private let started = ContinuousClock.now
     /// Time spent reading and re-arming the dirty log, over all passes (worker thread only): what the
     /// choice of dirty-log mechanism costs the migration thread.
@@ -103,6 +104,7 @@ final class OutgoingMigration: @unchecked Sendable {
             update { $0.phase = .completing }
             // Downtime starts with the first vCPU kicked, and ends with the destination's Ok.
             var steps = DowntimeSteps()
+            pausedAt = steps.wallClockStart
             if !wasPaused {
                 vm.pause()
                 pausedHere = true
@@ -258,6 +260,7 @@ final class OutgoingMigration: @unchecked Sendable {
                 "downtime_ms": String(format: "%.1f", p.downtime_ms ?? 0), "transferred_bytes": String(p.transferred_bytes),
                 "iterations": String(p.iteration), "data_pages": String(p.data_pages), "zero_pages": String(p.zero_pages),
                 "throttle_percent": String(p.throttle_percent),
+                "paused_at_us": String(Int64((pausedAt?.timeIntervalSince1970 ?? 0) * 1e6)),
             ])
         case let .failure(error):
             logger.error("migration to \(url) failed: \(error)")
@@ -277,6 +280,9 @@ final class OutgoingMigration: @unchecked Sendable {
 
 /// Where the downtime went, step by step (logged with each finished migration).
 struct DowntimeSteps: CustomStringConvertible {
+    /// Wall-clock time of the pause, for comparing with the destination's `resumed_at_us` (same host, or
+    /// synchronized clocks).
+    let wallClockStart = Date()
     private let start = ContinuousClock.now
     private var last = ContinuousClock.now
     private var steps: [(String, Double)] = []

@@ -96,6 +96,13 @@ extension LivePeers {
         // The destination's account: when it resumed the guest after telling the source Ok.
         let arrived = try destination.waitForEvent("migration-received", timeout: 5)
         XCTAssertNotNil(arrived["resumed_after_ok_ms"].flatMap(Double.init), "\(arrived)", file: file, line: line)
-        return (destination, try source.waitForEvent("migration-finished", timeout: 1))
+        let finished = try source.waitForEvent("migration-finished", timeout: 1)
+        // One host clock: the guest restarted here after it stopped there, and before the source heard so.
+        let paused = try XCTUnwrap(finished["paused_at_us"].flatMap(Int64.init), "\(finished)", file: file, line: line)
+        let resumed = try XCTUnwrap(arrived["resumed_at_us"].flatMap(Int64.init), "\(arrived)", file: file, line: line)
+        let sourceDowntime = try XCTUnwrap(finished["downtime_ms"].flatMap(Double.init), file: file, line: line)
+        XCTAssertGreaterThan(resumed, paused, file: file, line: line)
+        XCTAssertLessThanOrEqual(Double(resumed - paused) / 1000, sourceDowntime + 1, "\(finished) \(arrived)", file: file, line: line)
+        return (destination, finished)
     }
 }

@@ -20,19 +20,24 @@ wait_for() { # file pattern seconds
     echo "timed out waiting for /$2/ in $1" >&2; tail -20 "$1" >&2; exit 1
 }
 
-# The source's migration-* events, then one summary line for a finished migration.
+# The source's migration-* events, then one summary line for a finished migration: the source's downtime
+# (pause → its reading of the Ok) and the guest's (pause → resumed on the destination, from both events).
 migration_events() {
-    python3 - "$work/src.events" <<'PY'
-import json, sys
-for record in open(sys.argv[1]).read().split("\n\n"):
-    if record.strip():
-        event = json.loads(record)
-        if event["event"].startswith("migration-"):
-            print(event["event"], json.dumps(event["properties"], sort_keys=True))
-        if event["event"] == "migration-finished":
-            p = event["properties"]
-            print(f"total {p['total_ms']} ms, downtime {p['downtime_ms']} ms, {int(p['transferred_bytes']) / 1e6:.1f} MB sent, "
-                  f"{p['iterations']} dirty passes, throttle {p['throttle_percent']} % at the end")
+    python3 - "$work/src.events" "$work/dst.events" <<'PY'
+import json, os, sys
+def events(path):
+    if not os.path.exists(path):
+        return []
+    return [json.loads(r) for r in open(path).read().split("\n\n") if r.strip()]
+received = next((e["properties"] for e in events(sys.argv[2]) if e["event"] == "migration-received"), None)
+for event in events(sys.argv[1]):
+    if event["event"].startswith("migration-"):
+        print(event["event"], json.dumps(event["properties"], sort_keys=True))
+    if event["event"] == "migration-finished":
+        p = event["properties"]
+        guest = f", guest paused {(int(received['resumed_at_us']) - int(p['paused_at_us'])) / 1000:.2f} ms" if received else ""
+        print(f"total {p['total_ms']} ms, downtime {p['downtime_ms']} ms{guest}, {int(p['transferred_bytes']) / 1e6:.1f} MB sent, "
+              f"{p['iterations']} dirty passes, throttle {p['throttle_percent']} % at the end")
 PY
 }
 
@@ -57,7 +62,7 @@ migrate_checkguest() {
         --cmdline "workload=$workload" --api-socket "path=$work/src.api" --event-monitor "path=$work/src.events" \
         <"$work/src.in" >"$work/src.out" 2>&1 & pids+=($!)
     exec 3>"$work/src.in"
-    "${dst_exec[@]}" "$vmm" -v --api-socket "path=$work/dst.api" <"$work/dst.in" >"$work/dst.out" 2>&1 & pids+=($!)
+    "${dst_exec[@]}" "$vmm" -v --api-socket "path=$work/dst.api" --event-monitor "path=$work/dst.events" <"$work/dst.in" >"$work/dst.out" 2>&1 & pids+=($!)
     exec 4>"$work/dst.in"
     wait_for "$work/src.out" '^GUEST-BOOTED' 30
     sleep 2   # let the workloads fill their memory

@@ -36,6 +36,17 @@ public enum VCPUExit {
     case unknown(reason: UInt32)
 }
 
+extension VCPUExit {
+    /// Port I/O and MMIO exits: KVM finishes their instruction when KVM_RUN is entered again (see
+    /// `VirtualCPU.completePendingIO`).
+    public var completesOnNextRun: Bool {
+        switch self {
+        case .ioIn, .ioOut, .ioInString, .ioOutString, .mmioRead, .mmioWrite: return true
+        default: return false
+        }
+    }
+}
+
 extension VCPUExit: CustomStringConvertible {
     public var description: String {
         func hex<T: BinaryInteger>(_ v: T) -> String { "0x" + String(v, radix: 16) }

@@ -55,4 +55,15 @@ extension VirtualCPU {
     public func clearImmediateExit() {
         ckvm_set_immediate_exit(runState, 0)
     }
+
+    /// Finishes the instruction of the last I/O or MMIO exit without running the guest any further. KVM
+    /// completes such an instruction (an IN's or MMIO read's value into its register, a string operation's
+    /// RSI/RDI/RCX, RIP past it) only when KVM_RUN is entered again, and that pending work is in no state
+    /// userspace can read (api.rst, KVM_RUN): state saved before it would hand a snapshot or a migration
+    /// destination a guest that never gets the value it read. Enters KVM_RUN with immediate_exit set: KVM
+    /// completes the instruction, then returns at once. immediate_exit stays set. From the vCPU's thread.
+    public func completePendingIO() throws(KVMError) {
+        ckvm_set_immediate_exit(runState, 1)
+        _ = try run()
+    }
 }

@@ -30,7 +30,9 @@ final class RunControl: @unchecked Sendable {
     private var throttledUntil: ContinuousClock.Instant?
 
     /// Called by each vCPU thread before it runs: blocks while paused or throttled; false when it must exit.
-    func checkpoint(_ vcpu: VirtualCPU) -> Bool {
+    /// `beforeParking` runs (under the lock) before the thread counts as parked: what the vCPU's state must
+    /// include before anyone reads it.
+    func checkpoint(_ vcpu: VirtualCPU, beforeParking: () -> Void = {}) -> Bool {
         cond.lock()
         defer { cond.unlock() }
         while true {
@@ -38,6 +40,7 @@ final class RunControl: @unchecked Sendable {
             case .stopping:
                 return false
             case .paused:
+                beforeParking()
                 // Counted once per pause, not per wake-up: re-broadcasting after every wake-up would make
                 // parked vCPU threads wake each other forever (each burned ≈ half a core while paused).
                 parked += 1
@@ -147,7 +150,16 @@ final class VcpuThread: @unchecked Sendable {
         defer { control.threadExited() }
         // The boot benchmark measures process start → this line.
         logger.info("vcpu\(vcpu.id): first KVM_RUN")
-        while control.checkpoint(vcpu) {
+        // The last exit was port I/O or MMIO, whose instruction KVM finishes only on the next KVM_RUN: a
+        // parked vCPU must not leave it pending, or its saved state (snapshot, migration) lacks the value
+        // an IN or MMIO read returned, and the guest goes on with whatever its register held before.
+        var ioPending = false
+        let complete = { [vcpu] in
+            guard ioPending else { return }
+            ioPending = false
+            do { try vcpu.completePendingIO() } catch {}   // a failing KVM_RUN shows at the next run
+        }
+        while control.checkpoint(vcpu, beforeParking: complete) {
             let exit: VCPUExit
             do {
                 exit = try vcpu.run()
@@ -155,6 +167,7 @@ final class VcpuThread: @unchecked Sendable {
                 onEvent(.failed(vcpu: vcpu.id, message: "KVM_RUN failed: \(error)"))
                 return
             }
+            ioPending = exit.completesOnNextRun
             switch exit {
             case let .ioIn(port, data):
                 pio.read(UInt64(port), data: data)

@@ -42,6 +42,27 @@ final class RunExitTests: XCTestCase {
         XCTAssertEqual(guest[0x1001], 0x77, "the mmioRead byte reached the guest")
     }
 
+    /// An IN's value reaches the guest's register only when KVM_RUN is entered again; state read before
+    /// that (a pause for a snapshot or a migration) misses it unless the instruction is completed first.
+    func testAPendingINIsCompletedWithoutRunningTheGuestFurther() throws {
+        let guest = try RealModeGuest(code: [
+            0xBA, 0xFD, 0x03,       // mov dx, 0x3fd
+            0xEC,                   // in al, dx
+            0xA2, 0x00, 0x10,       // mov [0x1000], al
+            0xF4,                   // hlt
+        ])
+        guard case let .ioIn(port, data) = try guest.run() else { return XCTFail("expected ioIn") }
+        XCTAssertEqual(port, 0x3FD)
+        data[0] = 0x61
+        try guest.vcpu.completePendingIO()
+        let regs = try guest.vcpu.getRegs()
+        XCTAssertEqual(regs.rax & 0xFF, 0x61, "the IN's value is in AL")
+        XCTAssertEqual(guest[0x1000], 0, "no further guest instruction ran")
+        guest.vcpu.clearImmediateExit()
+        guard case .halt = try guest.run() else { return XCTFail("expected halt") }
+        XCTAssertEqual(guest[0x1000], 0x61)
+    }
+
     func testStringPortIO() throws {
         let guest = try RealModeGuest(code: [
             0xBE, 0x00, 0x01, // mov si, 0x100

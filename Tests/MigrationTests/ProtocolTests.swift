@@ -244,34 +244,41 @@ final class ProtocolTests: XCTestCase {
     }
 
     func testTheClientReportsTheDestinationsRefusal() throws {
-        let (a, b) = connectionPair()
-        let sink = RecordingSink(ram: SyntheticRAM(layout))
-        sink.refuseComplete = "no KVM here"
-        let thread = ServerThread(MigrationServer(connection: b, sink: sink))
-        let client = MigrationClient(connection: a)
-        try client.start()
-        try client.sendConfig(Data("{}".utf8))
-        XCTAssertThrowsError(try client.finish(state: [], paused: false)) {
-            XCTAssertEqual($0 as? MigrationError, .refused(command: "Complete", reason: "the VM could not be started here: no KVM here"))
-            XCTAssertEqual("\($0)", "the destination refused Complete: the VM could not be started here: no KVM here")
+        let sink = try assertFinishRefused(command: "Complete", reason: "the VM could not be started here: no KVM here") {
+            $0.refuseComplete = "no KVM here"
         }
-        _ = thread.result()
+        XCTAssertFalse(sink.completed)
     }
 
     /// State and Complete go out in one write: a refused State is what the source hears about, and the
     /// Complete behind it is never carried out.
     func testARefusedStateIsReportedAndItsCompleteIgnored() throws {
+        let sink = try assertFinishRefused(command: "State",
+                                           reason: "the VM state was not accepted: vcpu-0: version 9 is not supported") {
+            $0.refuseState = "vcpu-0: version 9 is not supported"
+        }
+        XCTAssertFalse(sink.completed)
+    }
+
+    /// Start, Config, then State + Complete to a destination whose sink `refuse` set up: the client reports
+    /// the refusal of `command` with `reason`, and the receive fails. Returns the sink.
+    private func assertFinishRefused(command: String, reason: String, _ refuse: (RecordingSink) -> Void,
+                                     file: StaticString = #filePath, line: UInt = #line) throws -> RecordingSink {
         let (a, b) = connectionPair()
         let sink = RecordingSink(ram: SyntheticRAM(layout))
-        sink.refuseState = "vcpu-0: version 9 is not supported"
+        refuse(sink)
         let thread = ServerThread(MigrationServer(connection: b, sink: sink))
         let client = MigrationClient(connection: a)
         try client.start()
         try client.sendConfig(Data("{}".utf8))
-        XCTAssertThrowsError(try client.finish(state: [], paused: false)) {
-            XCTAssertEqual($0 as? MigrationError, .refused(command: "State", reason: "the VM state was not accepted: vcpu-0: version 9 is not supported"))
+        XCTAssertThrowsError(try client.finish(state: [], paused: false), file: file, line: line) {
+            XCTAssertEqual($0 as? MigrationError, .refused(command: command, reason: reason), file: file, line: line)
+            XCTAssertEqual("\($0)", "the destination refused \(command): \(reason)", file: file, line: line)
         }
-        guard case .failure? = thread.result() else { return XCTFail("the receive must fail") }
-        XCTAssertFalse(sink.completed)
+        guard case .failure? = thread.result() else {
+            XCTFail("the receive must fail", file: file, line: line)
+            return sink
+        }
+        return sink
     }
 }

@@ -200,8 +200,13 @@ public final class Vm: @unchecked Sendable {
     /// Swift's lazily built type metadata and conformance lookups — most of a small VM's capture time — which
     /// a migration should pay before the pause, not in its downtime.
     func warmUpStateCapture() {
-        for component in stateComponents(pausedClock: nil) where !(component is VcpuComponent) {
-            _ = try? component.save()
+        for component in stateComponents(pausedClock: nil) {
+            _ = component.type   // device types' names are made once (`DeviceTypeNames`)
+            if let vcpu = component as? VcpuComponent {
+                _ = try? StateCoding.encode(vcpu.stand_in)
+            } else {
+                _ = try? component.save()
+            }
         }
     }
 

@@ -68,6 +68,18 @@ struct VcpuComponent: StateComponent {
 
     func save() throws -> Data { try StateCoding.encode(capture()) }
 
+    /// A state of this vCPU's shape with nothing read from KVM (whose vCPU ioctls wait while it runs): its
+    /// first encoding pays the encoder's first-use costs for vCPU states (see `Vm.warmUpStateCapture`).
+    var stand_in: VcpuState {
+        VcpuState(cpuid: Array(repeating: CPUIDEntry(function: 0), count: 64), mpState: 0,
+                  regs: Data(count: MemoryLayout<kvm_regs>.size), sregs: Data(count: MemoryLayout<kvm_sregs>.size),
+                  xsave: Data(count: 4096), xcrs: Data(count: MemoryLayout<kvm_xcrs>.size),
+                  lapic: Data(count: MemoryLayout<kvm_lapic_state>.size), fpu: Data(count: MemoryLayout<kvm_fpu>.size),
+                  debugRegs: Data(count: MemoryLayout<kvm_debugregs>.size),
+                  msrs: msrIndices.map { VcpuState.MSR(index: $0, value: 0) }, unreadableMSRs: [],
+                  events: Data(count: MemoryLayout<kvm_vcpu_events>.size), tscKHz: 0)
+    }
+
     func restore(_ data: Data, version: UInt32) throws {
         guard version == VcpuState.version else {
             throw StateError(component: id, reason: "vCPU state version \(version) is not supported (this build reads \(VcpuState.version))")

@@ -177,7 +177,7 @@ final class ACPITests: XCTestCase {
                     }
                 }
             }
-            let disassembly = try run(iasl, ["-d", dat], in: scratch.directory)
+            let disassembly = try HostCommand.run(iasl, ["-d", dat], in: scratch.directory)
             XCTAssertEqual(disassembly.status, 0, "iasl -d \(signature):\n\(disassembly.output)")
             XCTAssertFalse(disassembly.output.range(of: #"\b[1-9][0-9]* Errors?\b|\bError\b"#,
                                                     options: .regularExpression) != nil,
@@ -187,7 +187,7 @@ final class ACPITests: XCTestCase {
             XCTAssertFalse(source.isEmpty, "no disassembly of \(signature)")
             XCTAssertFalse(source.contains("**** Unknown") || source.contains("Invalid"),
                            "\(signature) disassembly flags problems:\n\(source)")
-            let compile = try run(iasl, ["-p", scratch.directory.appendingPathComponent("re-\(signature)").path, dsl],
+            let compile = try HostCommand.run(iasl, ["-p", scratch.directory.appendingPathComponent("re-\(signature)").path, dsl],
                                   in: scratch.directory)
             XCTAssertEqual(compile.status, 0, "iasl could not recompile \(signature):\n\(compile.output)")
             XCTAssertTrue(compile.output.contains(" 0 Errors"), "recompiling \(signature):\n\(compile.output)")
@@ -205,19 +205,5 @@ final class ACPITests: XCTestCase {
                 XCTAssertEqual(masked(again), masked(table.bytes), "\(signature) does not survive iasl's round trip")
             }
         }
-    }
-
-    private func run(_ tool: String, _ arguments: [String], in directory: URL) throws -> (status: Int32, output: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: tool)
-        process.arguments = arguments
-        process.currentDirectoryURL = directory
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
     }
 }

@@ -220,16 +220,14 @@ enum Checkguest {
 
     /// Builds the guest once per test process (make is incremental), so the tests use current sources.
     static let buildProblem: String? = {
-        let make = Process()
-        make.executableURL = URL(fileURLWithPath: Paths.which("make") ?? "/usr/bin/make")
-        make.arguments = ["-s", "-C", Paths.root.appendingPathComponent("Tests/Guest").path]
-        let out = Pipe()
-        make.standardOutput = out
-        make.standardError = out
-        do { try make.run() } catch { return "cannot run make: \(error)" }
-        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        make.waitUntilExit()
-        return make.terminationStatus == 0 ? nil : "make -C Tests/Guest failed:\n\(text)"
+        let make: (status: Int32, output: String)
+        do {
+            make = try HostCommand.run(Paths.which("make") ?? "/usr/bin/make",
+                                       ["-s", "-C", Paths.root.appendingPathComponent("Tests/Guest").path])
+        } catch {
+            return "cannot run make: \(error)"
+        }
+        return make.status == 0 ? nil : "make -C Tests/Guest failed:\n\(make.output)"
     }()
 
     static func boot(_ options: QEMU.Options, timeout: TimeInterval = 40) throws -> Boot {

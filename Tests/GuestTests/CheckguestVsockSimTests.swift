@@ -14,17 +14,10 @@ final class CheckguestVsockSimTests: XCTestCase {
             XCTFail(why)
             return
         }
-        let make = Process()
-        make.executableURL = URL(fileURLWithPath: Paths.which("make") ?? "/usr/bin/make")
-        make.arguments = ["-s", "-C", Paths.root.appendingPathComponent("Tests/Guest").path, "check-sim"]
-        let out = Pipe()
-        make.standardOutput = out
-        make.standardError = out
-        try make.run()
-        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        make.waitUntilExit()
+        let (status, text) = try HostCommand.run(Paths.which("make") ?? "/usr/bin/make",
+                                                 ["-s", "-C", Paths.root.appendingPathComponent("Tests/Guest").path, "check-sim"])
         print(text)
-        XCTAssertEqual(make.terminationStatus, 0, text)
+        XCTAssertEqual(status, 0, text)
         XCTAssertTrue(text.contains("vsock-sim: ok"), text)
         XCTAssertTrue(text.contains("vsock-sim --no-event-idx: ok"), text)
     }

@@ -38,14 +38,6 @@ final class NetnsMigrationTests: XCTestCase {
     }
 
     private func namespaces() throws -> [String] {
-        let list = Process()
-        list.executableURL = URL(fileURLWithPath: try Require.tool("ip"))
-        list.arguments = ["netns", "list"]
-        let output = Pipe()
-        list.standardOutput = output
-        try list.run()
-        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        list.waitUntilExit()
-        return text.split(separator: "\n").map { String($0.split(separator: " ")[0]) }
+        try TapDevice.ip(["netns", "list"]).split(separator: "\n").map { String($0.split(separator: " ")[0]) }
     }
 }

@@ -51,16 +51,8 @@ public final class TapDevice {
     /// Runs `ip ARGS`; throws with its output when it fails.
     @discardableResult
     public static func ip(_ arguments: [String]) throws -> String {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: Paths.which("ip") ?? "/usr/sbin/ip")
-        p.arguments = arguments
-        let out = Pipe()
-        p.standardOutput = out
-        p.standardError = out
-        try p.run()
-        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        p.waitUntilExit()
-        guard p.terminationStatus == 0 else {
+        let (status, text) = try HostCommand.run(Paths.which("ip") ?? "/usr/sbin/ip", arguments)
+        guard status == 0 else {
             throw CommandError(description: "ip \(arguments.joined(separator: " ")) failed: \(text)")
         }
         return text

@@ -70,6 +70,16 @@ final class VsockTests: XCTestCase {
     }
 
     /// A blocking client of `path` with a 3 s receive timeout.
+    /// A device on `socketPath` activated by a test guest (returned); the device lives, and is reset, until
+    /// the test ends.
+    private func activatedDevice() throws -> Guest {
+        let device = try VirtioVsock(cid: cid, socketPath: socketPath)
+        let guest = try Guest()
+        try device.activate(guest.driver.activation(features: 0))
+        addTeardownBlock { device.reset() }
+        return guest
+    }
+
     private func client(_ path: String) throws -> Int32 {
         let fd = try UnixSocket.connect(to: path)
         _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK)
@@ -79,10 +89,7 @@ final class VsockTests: XCTestCase {
     }
 
     func testHostConnectHandshakeThenDataBothWaysThenShutdown() throws {
-        let device = try VirtioVsock(cid: cid, socketPath: socketPath)
-        let guest = try Guest()
-        try device.activate(guest.driver.activation(features: 0))
-        defer { device.reset() }
+        let guest = try activatedDevice()
 
         let host = try client(socketPath)
         defer { close(host) }
@@ -118,12 +125,9 @@ final class VsockTests: XCTestCase {
     }
 
     func testGuestConnectsToHostPortWithCreditFlowControl() throws {
-        let device = try VirtioVsock(cid: cid, socketPath: socketPath)
         let listener = try UnixSocket.listen(at: socketPath + "_5000")
         defer { close(listener) }
-        let guest = try Guest()
-        try device.activate(guest.driver.activation(features: 0))
-        defer { device.reset() }
+        let guest = try activatedDevice()
 
         // The guest can buffer only 8 bytes until it says it consumed them.
         try guest.send(header(.request, guestPort: 49152, hostPort: 5000, bufAlloc: 8))
@@ -163,12 +167,9 @@ final class VsockTests: XCTestCase {
     }
 
     func testGuestDataWaitsForASlowHostReaderInOrderAndCreditIsReturned() throws {
-        let device = try VirtioVsock(cid: cid, socketPath: socketPath)
         let listener = try UnixSocket.listen(at: socketPath + "_5001")
         defer { close(listener) }
-        let guest = try Guest()
-        try device.activate(guest.driver.activation(features: 0))
-        defer { device.reset() }
+        let guest = try activatedDevice()
         try guest.send(header(.request, guestPort: 49155, hostPort: 5001))
         XCTAssertEqual(try XCTUnwrap(try guest.receive()).header.op, .response)
         var accepted: Int32 = -1
@@ -190,10 +191,7 @@ final class VsockTests: XCTestCase {
     }
 
     func testAMalformedConnectLineClosesTheClient() throws {
-        let device = try VirtioVsock(cid: cid, socketPath: socketPath)
-        let guest = try Guest()
-        try device.activate(guest.driver.activation(features: 0))
-        defer { device.reset() }
+        let guest = try activatedDevice()
         let host = try client(socketPath)
         defer { close(host) }
         XCTAssertEqual(write(host, "CONN", 4), 4)
@@ -205,10 +203,7 @@ final class VsockTests: XCTestCase {
     }
 
     func testGuestConnectToAPortNobodyListensOnIsReset() throws {
-        let device = try VirtioVsock(cid: cid, socketPath: socketPath)
-        let guest = try Guest()
-        try device.activate(guest.driver.activation(features: 0))
-        defer { device.reset() }
+        let guest = try activatedDevice()
         try guest.send(header(.request, guestPort: 49153, hostPort: 6000))
         let reply = try XCTUnwrap(try guest.receive())
         XCTAssertEqual(reply.header.op, .rst)

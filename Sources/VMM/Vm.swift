@@ -203,7 +203,7 @@ public final class Vm: @unchecked Sendable {
         for component in stateComponents(pausedClock: nil) {
             _ = component.type   // device types' names are made once (`DeviceTypeNames`)
             if let vcpu = component as? VcpuComponent {
-                _ = try? StateCoding.encode(vcpu.stand_in)
+                _ = try? StateCoding.encode(vcpu.standIn)
             } else {
                 _ = try? component.save()
             }

@@ -70,7 +70,7 @@ struct VcpuComponent: StateComponent {
 
     /// A state of this vCPU's shape with nothing read from KVM (whose vCPU ioctls wait while it runs): its
     /// first encoding pays the encoder's first-use costs for vCPU states (see `Vm.warmUpStateCapture`).
-    var stand_in: VcpuState {
+    var standIn: VcpuState {
         VcpuState(cpuid: Array(repeating: CPUIDEntry(function: 0), count: 64), mpState: 0,
                   regs: Data(count: MemoryLayout<kvm_regs>.size), sregs: Data(count: MemoryLayout<kvm_sregs>.size),
                   xsave: Data(count: 4096), xcrs: Data(count: MemoryLayout<kvm_xcrs>.size),

@@ -145,6 +145,29 @@ static inline void sys_flush_tlb(void) { syscall3(SYS_FLUSH_TLB, 0, 0, 0); }
 
 /* Port I/O from user mode (one syscall each; every access is a VM exit anyway). */
 static inline u32 inb(u16 port) { return (u8)syscall3(SYS_INB, port, 0, 0); }
+
+/* The verifiable pattern of workload pages and disk sectors: w[0] = magic ^ index, w[1] = generation,
+ * then an xorshift64 stream seeded by (index, generation + salt) — one generator for both, each with its
+ * own magic and salt so that a page can never pass for a sector. */
+static inline u64 pattern_seed(u64 index, u64 gen, u64 salt) {
+    u64 x = index * 0x9e3779b97f4a7c15ul ^ (gen + salt) * 0xd1b54a32d192ed03ul;
+    x ^= x >> 31;
+    x *= 0xbf58476d1ce4e5b9ul;
+    x ^= x >> 29;
+    return x | 1;
+}
+static inline u64 pattern_next(u64 s) {
+    s ^= s << 13;
+    s ^= s >> 7;
+    s ^= s << 17;
+    return s;
+}
+static inline void pattern_fill(u64 *p, int words, u64 magic, u64 index, u64 gen, u64 salt) {
+    p[0] = magic ^ index;
+    p[1] = gen;
+    u64 s = pattern_seed(index, gen, salt);
+    for (int i = 2; i < words; i++) p[i] = s = pattern_next(s);
+}
 static inline u32 inw(u16 port) { return (u16)syscall3(SYS_INW, port, 0, 0); }
 static inline u32 inl(u16 port) { return (u32)syscall3(SYS_INL, port, 0, 0); }
 static inline void outb(u16 port, u8 v) { syscall3(SYS_OUTB, port, v, 0); }

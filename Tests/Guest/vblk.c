@@ -141,36 +141,15 @@ static int blk_trylock(struct vblk *b) {
 static void blk_unlock(struct vblk *b) { spin_unlock(&b->lock); }
 
 /* ---------------------------------------------------------------- the pattern */
-static inline u64 sect_seed(u64 sector, u64 gen) {
-    u64 x = sector * 0x9e3779b97f4a7c15ul ^ (gen + 7) * 0xd1b54a32d192ed03ul;
-    x ^= x >> 31;
-    x *= 0xbf58476d1ce4e5b9ul;
-    x ^= x >> 29;
-    return x | 1;
-}
+#define SECT_SALT 7
 
-static void fill_sector(u64 *p, u64 sector, u64 gen) {
-    p[0] = BLK_MAGIC ^ sector;
-    p[1] = gen;
-    u64 s = sect_seed(sector, gen);
-    for (int i = 2; i < SECT_WORDS; i++) {
-        s ^= s << 13;
-        s ^= s >> 7;
-        s ^= s << 17;
-        p[i] = s;
-    }
-}
+static void fill_sector(u64 *p, u64 sector, u64 gen) { pattern_fill(p, SECT_WORDS, BLK_MAGIC, sector, gen, SECT_SALT); }
 
 /* 0 if the sector holds (sector, gen); else the number of differing words */
 static int verify_sector(const u64 *p, u64 sector, u64 gen) {
     int bad = (p[0] != (BLK_MAGIC ^ sector)) + (p[1] != gen);
-    u64 s = sect_seed(sector, gen);
-    for (int i = 2; i < SECT_WORDS; i++) {
-        s ^= s << 13;
-        s ^= s >> 7;
-        s ^= s << 17;
-        bad += p[i] != s;
-    }
+    u64 s = pattern_seed(sector, gen, SECT_SALT);
+    for (int i = 2; i < SECT_WORDS; i++) bad += p[i] != (s = pattern_next(s));
     return bad;
 }
 

@@ -45,25 +45,9 @@ static spinlock_t wl_lock;
 int workload_count(void) { return nwls; }
 
 /* ---------------------------------------------------------------- the pattern */
-static inline u64 seed_of(u64 page, u64 gen) {
-    u64 x = page * 0x9e3779b97f4a7c15ul ^ (gen + 1) * 0xd1b54a32d192ed03ul;
-    x ^= x >> 31;
-    x *= 0xbf58476d1ce4e5b9ul;
-    x ^= x >> 29;
-    return x | 1;
-}
+#define PAGE_SALT 1
 
-static void fill_page(u64 *p, u64 page, u64 gen) {
-    p[0] = PAGE_MAGIC ^ page;
-    p[1] = gen;
-    u64 s = seed_of(page, gen);
-    for (int i = 2; i < PAGE_WORDS; i++) {
-        s ^= s << 13;
-        s ^= s >> 7;
-        s ^= s << 17;
-        p[i] = s;
-    }
-}
+static void fill_page(u64 *p, u64 page, u64 gen) { pattern_fill(p, PAGE_WORDS, PAGE_MAGIC, page, gen, PAGE_SALT); }
 
 struct mismatch {
     int words;    /* how many words differ */
@@ -74,7 +58,7 @@ struct mismatch {
 static int verify_page(const volatile u64 *p, u64 page, u64 gen, struct mismatch *m) {
     int bad = 0, first = -1;
     u64 e0 = PAGE_MAGIC ^ page;
-    u64 s = seed_of(page, gen);
+    u64 s = pattern_seed(page, gen, PAGE_SALT);
     u64 exp = e0, got = p[0];
     if (got != e0) { bad++; first = 0; }
     if (p[1] != gen) {
@@ -82,9 +66,7 @@ static int verify_page(const volatile u64 *p, u64 page, u64 gen, struct mismatch
         bad++;
     }
     for (int i = 2; i < PAGE_WORDS; i++) {
-        s ^= s << 13;
-        s ^= s >> 7;
-        s ^= s << 17;
+        s = pattern_next(s);
         u64 w = p[i];
         if (w != s) {
             if (first < 0) { first = i; exp = s; got = w; }

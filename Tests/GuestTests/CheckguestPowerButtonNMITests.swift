@@ -8,13 +8,7 @@ import XCTest
 /// See docs/checkguest.md ("Power button and NMI").
 final class CheckguestPowerButtonNMITests: XCTestCase {
     override func setUpWithError() throws {
-        if let why = Checkguest.buildProblem ?? QEMU.unavailableReason {
-            if QEMU.mustRun {
-                XCTFail("CI=true but \(why)")
-                throw PrerequisiteMissing(reason: why)
-            }
-            throw XCTSkip(why)
-        }
+        try Checkguest.requireQEMU()
     }
 
     private static func monitorPath() -> String {
@@ -103,9 +97,4 @@ final class CheckguestPowerButtonNMITests: XCTestCase {
         try guest.waitFor(#"^POWEROFF by=command"#, timeout: 5)
         XCTAssertEqual(guest.waitForExit(timeout: 15), 0, "QEMU did not exit after the guest powered off")
     }
-}
-
-private struct PrerequisiteMissing: Error, CustomStringConvertible {
-    let reason: String
-    var description: String { reason }
 }

@@ -7,13 +7,7 @@ import XCTest
 /// where they fail. See docs/checkguest.md for the markers.
 final class CheckguestQEMUTests: XCTestCase {
     override func setUpWithError() throws {
-        if let why = Checkguest.buildProblem ?? QEMU.unavailableReason {
-            if QEMU.mustRun {
-                XCTFail("CI=true but \(why)")
-                throw Unavailable(reason: why)
-            }
-            throw XCTSkip(why)
-        }
+        try Checkguest.requireQEMU()
     }
 
     /// q35 (SeaBIOS + PVH option ROM): boot, PCI, ticks, memcheck + dirty, a corruption written from the host
@@ -203,6 +197,16 @@ private struct Unavailable: Error, CustomStringConvertible {
 
 /// Helpers for reading the checkguest's console.
 enum Checkguest {
+    /// Skips the test without QEMU+KVM or a built checkguest — or fails it under CI=true, where they must be.
+    static func requireQEMU() throws {
+        guard let why = buildProblem ?? QEMU.unavailableReason else { return }
+        if QEMU.mustRun {
+            XCTFail("CI=true but \(why)")
+            throw Unavailable(reason: why)
+        }
+        throw XCTSkip(why)
+    }
+
     struct Boot {
         let guest: GuestProcess
         let seconds: Double

@@ -15,13 +15,7 @@ final class CheckguestVirtioQEMUTests: XCTestCase {
     static var netAppend: String { "net_ip=\(guestIP) net_peer=\(hostIP)" }
 
     override func setUpWithError() throws {
-        if let why = Checkguest.buildProblem ?? QEMU.unavailableReason {
-            if QEMU.mustRun {
-                XCTFail("CI=true but \(why)")
-                throw VirtioPrerequisiteMissing(reason: why)
-            }
-            throw XCTSkip(why)
-        }
+        try Checkguest.requireQEMU()
     }
 
     /// A sparse raw image in /tmp; removed by the caller.
@@ -254,10 +248,6 @@ final class CheckguestVirtioQEMUTests: XCTestCase {
     }
 }
 
-private struct VirtioPrerequisiteMissing: Error, CustomStringConvertible {
-    let reason: String
-    var description: String { reason }
-}
 
 extension Checkguest {
     /// Like `GuestProcess.waitFor`, but also matches lines printed before (any line so far, then new ones),
